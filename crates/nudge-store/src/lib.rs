@@ -1,0 +1,196 @@
+//! Storage behind traits. [`Store`] is what the server reads and administers; [`WriteTx`] is
+//! the set of domain operations ingestion performs inside one transaction, handed to a closure
+//! by [`Store::write`] so no transaction handle ever leaves a backend. No SQL type crosses
+//! these signatures. `contract` holds the behaviour every backend must share.
+
+pub mod contract;
+mod types;
+
+pub use types::*;
+
+use nudge_core::{
+    Device, Env, Identifier, JsonMap, ObjectRef, PersonKey, PersonState, Timestamp, Workspace,
+    WorkspaceId,
+};
+
+/// Everything a backend can fail with. Client mistakes never reach this layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused service; the request may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken (a workspace name or identifier already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data could not be decoded: a bug or manual tampering.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Anything else the backend reported.
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The work done inside one transaction.
+pub type TxWork<'a> = dyn FnMut(&mut dyn WriteTx) -> StoreResult<()> + 'a;
+
+/// A Nudge store: SQLite embedded, or PostgreSQL for many nodes.
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and `check-config` ("sqlite", "postgres").
+    fn backend_name(&self) -> &'static str;
+
+    /// Cheap round trip used by `/readyz`.
+    fn ping(&self) -> StoreResult<()>;
+
+    /// Runs `work` in one transaction and commits once if it returns `Ok`; rolls back
+    /// everything otherwise. A returned `Ok` means the commit is durable.
+    fn write(&self, work: &mut TxWork<'_>) -> StoreResult<()>;
+
+    // --- workspaces and credentials -------------------------------------------------------
+    fn create_workspace(&self, new: &NewWorkspace) -> StoreResult<Workspace>;
+    fn workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    fn workspace_by_name(&self, name: &str) -> StoreResult<Option<Workspace>>;
+    /// Replaces every key of the workspace at once: old keys stop working at commit.
+    fn replace_keys(&self, workspace: WorkspaceId, keys: &[KeyRecord]) -> StoreResult<()>;
+    /// The workspace and API a key hash opens, if any.
+    fn find_key(&self, hash: &KeyHash) -> StoreResult<Option<KeyOwner>>;
+
+    // --- people -----------------------------------------------------------------------------
+    fn resolve(&self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<Option<PersonKey>>;
+    fn person(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Option<PersonView>>;
+    /// Newest first; `before_seq` continues a page.
+    fn activities(
+        &self,
+        ws: WorkspaceId,
+        key: PersonKey,
+        query: &ActivityQuery,
+    ) -> StoreResult<Vec<nudge_core::person::StoredActivity>>;
+
+    // --- segments ---------------------------------------------------------------------------
+    fn create_manual_segment(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        description: &str,
+        now: Timestamp,
+    ) -> StoreResult<Segment>;
+    fn person_segments(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Vec<Segment>>;
+
+    // --- objects ----------------------------------------------------------------------------
+    fn object(&self, ws: WorkspaceId, object: &ObjectRef) -> StoreResult<Option<ObjectView>>;
+
+    // --- the event log ----------------------------------------------------------------------
+    /// Entries with offset greater than `after`, in offset order, at most `limit`.
+    fn read_log(&self, ws: WorkspaceId, after: i64, limit: usize) -> StoreResult<Vec<LogRecord>>;
+}
+
+/// Domain operations inside one write transaction. Implementations must keep every call
+/// O(log n) in the data size: each one is on the ingest hot path.
+pub trait WriteTx {
+    /// Appends to the workspace's ordered log and returns the new offset.
+    fn append_log(&mut self, ws: WorkspaceId, entry: &LogEntry) -> StoreResult<i64>;
+    /// Records a client dedupe key; `false` if it was already recorded (a duplicate).
+    fn record_dedupe_key(&mut self, ws: WorkspaceId, key: &str, now: Timestamp)
+        -> StoreResult<bool>;
+    /// Forgets dedupe keys recorded before `before`; returns how many.
+    fn prune_dedupe_keys(&mut self, before: Timestamp) -> StoreResult<u64>;
+
+    fn resolve(&mut self, ws: WorkspaceId, identifier: &Identifier)
+        -> StoreResult<Option<PersonKey>>;
+    fn load_person(&mut self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Option<PersonState>>;
+    /// Creates an empty person with this cio_id and returns its key.
+    fn insert_person(
+        &mut self,
+        ws: WorkspaceId,
+        cio_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<PersonKey>;
+    /// Writes the person's row (identifier columns, attributes, times).
+    fn save_person(&mut self, ws: WorkspaceId, person: &PersonState) -> StoreResult<()>;
+    /// Removes the person and everything that hangs off them: identifiers (cio_id included),
+    /// devices, activities, memberships and relationships.
+    fn delete_person(&mut self, ws: WorkspaceId, key: PersonKey) -> StoreResult<()>;
+
+    /// Points `identifier` at `key`, replacing any earlier mapping of that identifier.
+    fn link_identifier(
+        &mut self,
+        ws: WorkspaceId,
+        identifier: &Identifier,
+        key: PersonKey,
+    ) -> StoreResult<()>;
+    fn unlink_identifier(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<()>;
+
+    fn record_activity(
+        &mut self,
+        ws: WorkspaceId,
+        key: PersonKey,
+        activity: &nudge_core::Activity,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Adds or replaces the device with this token on this person (a token belongs to one
+    /// person: it is taken from anyone else who had it).
+    fn upsert_device(&mut self, ws: WorkspaceId, key: PersonKey, device: &Device)
+        -> StoreResult<()>;
+    /// `true` if the person had that device.
+    fn delete_device(&mut self, ws: WorkspaceId, key: PersonKey, token: &str) -> StoreResult<bool>;
+
+    fn set_suppressed(
+        &mut self,
+        ws: WorkspaceId,
+        identifier: &Identifier,
+        suppressed: bool,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    fn is_suppressed(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<bool>;
+
+    /// Moves everything that hangs off `from` to `to`: identifiers, activities, devices
+    /// (keeping `to`'s own on a token clash), segment memberships and relationships (keeping
+    /// `to`'s own on a clash). `from`'s row itself is left for the caller to delete.
+    fn move_person_data(&mut self, ws: WorkspaceId, from: PersonKey, to: PersonKey)
+        -> StoreResult<()>;
+
+    /// `Some(true)` manual, `Some(false)` data-driven, `None` no such segment.
+    fn segment_is_manual(&mut self, ws: WorkspaceId, segment_id: i64) -> StoreResult<Option<bool>>;
+    fn set_segment_membership(
+        &mut self,
+        ws: WorkspaceId,
+        segment_id: i64,
+        key: PersonKey,
+        member: bool,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Creates the object if needed and merges `attributes` into its own (a `null` or `""`
+    /// value removes that attribute).
+    fn upsert_object(
+        &mut self,
+        ws: WorkspaceId,
+        object: &ObjectRef,
+        attributes: &JsonMap,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Deletes the object and its relationships; `false` if there was none.
+    fn delete_object(&mut self, ws: WorkspaceId, object: &ObjectRef) -> StoreResult<bool>;
+    /// `Some(attrs)` adds or replaces the relationship (creating the object if needed);
+    /// `None` removes it.
+    fn set_relationship(
+        &mut self,
+        ws: WorkspaceId,
+        key: PersonKey,
+        object: &ObjectRef,
+        attributes: Option<&JsonMap>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+}
+
+/// What `create_workspace` needs.
+#[derive(Debug, Clone)]
+pub struct NewWorkspace {
+    pub name: String,
+    pub env: Env,
+    pub site_id: String,
+    pub keys: Vec<KeyRecord>,
+    pub now: Timestamp,
+}

@@ -1,0 +1,75 @@
+//! Plain data the storage traits take and return.
+
+use nudge_core::{
+    ApiKind, Device, Identifier, JsonMap, ObjectRef, Operation, PersonKey, PersonState, Timestamp,
+    Workspace,
+};
+use serde::{Deserialize, Serialize};
+
+/// SHA-256 of an API key. Keys are 128-bit random strings, so a fast hash is enough; the
+/// plain key is never stored.
+pub type KeyHash = [u8; 32];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub kind: ApiKind,
+    pub hash: KeyHash,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOwner {
+    pub workspace: Workspace,
+    pub kind: ApiKind,
+}
+
+/// One entry of the event log as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Which door it came in by: "track_v1", "track_v2", "pipelines", "import".
+    pub source: String,
+    pub received_at: Timestamp,
+    pub operation: Operation,
+}
+
+/// One entry of the event log as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    pub offset: i64,
+    pub entry: LogEntry,
+}
+
+/// A person with everything the people API shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonView {
+    pub state: PersonState,
+    /// Every identifier that resolves to this person, sorted.
+    pub identifiers: Vec<Identifier>,
+    /// Sorted by token.
+    pub devices: Vec<Device>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityQuery {
+    /// Only these kinds; empty means all.
+    pub kinds: Vec<nudge_core::ActivityKind>,
+    pub name: Option<String>,
+    /// Continue below this sequence number (exclusive).
+    pub before_seq: Option<i64>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub manual: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectView {
+    pub object: ObjectRef,
+    pub attributes: JsonMap,
+    /// Related people and the relationship's attributes, by person key.
+    pub relationships: Vec<(PersonKey, JsonMap)>,
+}
