@@ -160,7 +160,9 @@ mod tests {
     #[test]
     fn bad_identifiers_are_refused_with_their_name() {
         assert_eq!(
-            Identifier::new(IdentifierKind::Id, " ").unwrap_err().to_string(),
+            Identifier::new(IdentifierKind::Id, " ")
+                .unwrap_err()
+                .to_string(),
             "id cannot be an empty string"
         );
         assert!(Identifier::new(IdentifierKind::Id, &"x".repeat(151)).is_err());

@@ -75,7 +75,9 @@ pub fn check_event_name(name: &str, field: &str) -> Result<String, Violation> {
 
 pub fn check_event_data(data: &JsonMap, field: &str) -> Result<(), Violation> {
     // serde_json writes a map without allocating more than its own size; the length is exact.
-    let size = serde_json::to_vec(data).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_EVENT_DATA_BYTES {
         return Err(Violation::new(
             field,
@@ -124,7 +126,9 @@ mod tests {
         );
         let long_name = map(json!({ "n".repeat(151): 1 }));
         assert_eq!(
-            check_attributes(&long_name, "attributes").unwrap_err().message,
+            check_attributes(&long_name, "attributes")
+                .unwrap_err()
+                .message,
             "attribute name cannot be longer than 150 bytes"
         );
         let many: JsonMap = (0..301).map(|i| (format!("a{i}"), json!(i))).collect();
@@ -134,7 +138,10 @@ mod tests {
 
     #[test]
     fn event_names_are_trimmed_and_bounded() {
-        assert_eq!(check_event_name("  Order Completed ", "name").unwrap(), "Order Completed");
+        assert_eq!(
+            check_event_name("  Order Completed ", "name").unwrap(),
+            "Order Completed"
+        );
         assert_eq!(
             check_event_name("   ", "name").unwrap_err().message,
             "event name must not be blank"

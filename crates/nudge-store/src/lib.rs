@@ -14,7 +14,7 @@ use nudge_core::{
 };
 
 /// Everything a backend can fail with. Client mistakes never reach this layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or refused service; the request may be retried.
     #[error("store unavailable: {0}")]

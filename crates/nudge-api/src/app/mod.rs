@@ -1,0 +1,16 @@
+//! The App API (`/v1/...`, Bearer app key): reading people, their activities, segments and
+//! objects, Customer.io-compatible where Customer.io has the endpoint.
+
+mod people;
+mod render;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+
+use crate::AppState;
+
+pub const APP_BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    people::router().layer(DefaultBodyLimit::max(APP_BODY_LIMIT))
+}

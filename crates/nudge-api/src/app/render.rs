@@ -1,0 +1,85 @@
+//! How people, activities, segments and objects look on the App API wire.
+
+use nudge_core::person::StoredActivity;
+use nudge_core::{IdentifierKind, PersonState};
+use nudge_store::{PersonView, Segment};
+use serde_json::{json, Value};
+
+pub fn identifiers(state: &PersonState) -> Value {
+    json!({"id": state.id, "email": state.email, "cio_id": state.cio_id})
+}
+
+pub fn customer(view: &PersonView) -> Value {
+    let state = &view.state;
+    let mut attributes = state.attributes.clone();
+    for (name, value) in [
+        ("id", &state.id),
+        ("email", &state.email),
+        ("phone", &state.phone),
+    ] {
+        if let Some(v) = value {
+            attributes.insert(name.into(), json!(v));
+        }
+    }
+    attributes.insert("cio_id".into(), json!(state.cio_id));
+    attributes.insert(
+        "_created_in_customerio_at".into(),
+        json!(state.created_at.unix_seconds()),
+    );
+    let timestamps: serde_json::Map<String, Value> = state
+        .attribute_times
+        .iter()
+        .map(|(name, ms)| (name.clone(), json!(ms.div_euclid(1000))))
+        .collect();
+    let anonymous_ids: Vec<&str> = view
+        .identifiers
+        .iter()
+        .filter(|i| i.kind() == IdentifierKind::AnonymousId)
+        .map(|i| i.value())
+        .collect();
+    let devices: Vec<Value> = view
+        .devices
+        .iter()
+        .map(|d| {
+            json!({"id": d.token, "platform": d.platform,
+                   "last_used": d.last_used.map(|t| t.unix_seconds()), "attributes": d.attributes})
+        })
+        .collect();
+    let unsubscribed = state
+        .attributes
+        .get("unsubscribed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    json!({
+        "id": state.id,
+        "identifiers": identifiers(state),
+        "attributes": attributes,
+        "timestamps": timestamps,
+        "unsubscribed": unsubscribed,
+        "devices": devices,
+        "anonymous_ids": anonymous_ids,
+        "created_at": state.created_at.unix_seconds(),
+        "updated_at": state.updated_at.unix_seconds(),
+    })
+}
+
+pub fn activity(state: &PersonState, stored: &StoredActivity) -> Value {
+    let a = &stored.activity;
+    json!({
+        "id": stored.seq.to_string(),
+        "customer_id": state.id,
+        "customer_identifiers": identifiers(state),
+        "type": a.kind.as_str(),
+        "name": a.name,
+        "timestamp": a.timestamp.unix_seconds(),
+        "data": a.data,
+        "event_id": a.event_id,
+        "can_trigger": a.can_trigger,
+        "processed_at": stored.recorded_at.unix_seconds(),
+    })
+}
+
+pub fn segment(segment: &Segment) -> Value {
+    json!({"id": segment.id, "name": segment.name, "description": segment.description,
+           "type": if segment.manual { "manual" } else { "dynamic" }})
+}

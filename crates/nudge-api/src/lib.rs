@@ -1,0 +1,60 @@
+//! Nudge's HTTP edge: thin axum routers that authenticate, decode the Customer.io wire
+//! formats into domain operations, hand them to the ingest writer, and render answers and
+//! errors in the shape each official client expects. No business rule lives here.
+
+pub mod app;
+pub mod auth;
+pub mod credentials;
+pub mod error;
+pub mod json;
+pub mod ops;
+pub mod track;
+
+use std::sync::Arc;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use nudge_core::Clock;
+use nudge_ingest::Ingestor;
+use nudge_store::Store;
+
+pub use error::{ApiError, Flavor};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingestor: Ingestor,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// Runs a store read on the blocking pool: the store is synchronous by design.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> nudge_store::StoreResult<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || work(store.as_ref())).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(join) => Err(ApiError::internal(format!(
+                "store read task failed: {join}"
+            ))),
+        }
+    }
+}
+
+/// The whole HTTP surface on one router.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(track::router())
+        .merge(app::router())
+        .merge(ops::router())
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::render_errors))
+        .with_state(state);
+    ops::instrument(routes)
+}

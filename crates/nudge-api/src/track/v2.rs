@@ -1,0 +1,354 @@
+//! Track API v2: `POST /api/v2/entity` (one action) and `POST /api/v2/batch` (many, mixed).
+//! Invalid batch items are answered with 207 and their `batch_index`; the rest commit.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use nudge_core::operation::Relationship;
+use nudge_core::{Identifier, IdentifierKind, JsonMap, ObjectRef, Operation};
+use nudge_ingest::Outcome;
+use serde_json::{json, Value};
+
+use super::convert::{self, field, EventFields};
+use super::{V2_BATCH_LIMIT, V2_ITEM_LIMIT};
+use crate::auth::TrackAuth;
+use crate::json::{decode, decode_object};
+use crate::{ApiError, AppState};
+
+const SOURCE: &str = "track_v2";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v2/entity",
+            post(entity).layer(DefaultBodyLimit::max(V2_ITEM_LIMIT)),
+        )
+        .route(
+            "/api/v2/batch",
+            post(batch).layer(DefaultBodyLimit::max(V2_BATCH_LIMIT)),
+        )
+}
+
+async fn entity(
+    State(state): State<AppState>,
+    TrackAuth(ws): TrackAuth,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let operations = operations(&Value::Object(decode_object(&body)?), "")?;
+    let outcomes = state.ingestor.submit(ws.id, SOURCE, operations).await?;
+    if let Some(Outcome::Refused(reason)) = outcomes
+        .into_iter()
+        .find(|o| matches!(o, Outcome::Refused(_)))
+    {
+        return Err(ApiError::bad_request("", reason));
+    }
+    Ok(Json(json!({})))
+}
+
+async fn batch(
+    State(state): State<AppState>,
+    TrackAuth(ws): TrackAuth,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Batch {
+        batch: Vec<Value>,
+    }
+    let Batch { batch } = decode(&body)?;
+    let mut errors = Vec::new();
+    let mut accepted = Vec::new();
+    // (batch index, operations) so refusals map back to the item that caused them.
+    let mut owners = Vec::new();
+    for (index, item) in batch.iter().enumerate() {
+        let size = serde_json::to_vec(item)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        let result = if size > V2_ITEM_LIMIT {
+            Err(ApiError::bad_request(
+                "",
+                format!("batch item is {size} bytes; the limit is 32 KB"),
+            ))
+        } else {
+            operations(item, "")
+        };
+        match result {
+            Ok(ops) => {
+                owners.extend(std::iter::repeat_n(index, ops.len()));
+                accepted.extend(ops);
+            }
+            Err(e) => errors.push(item_error(index, &e)),
+        }
+    }
+    if !accepted.is_empty() {
+        let outcomes = state.ingestor.submit(ws.id, SOURCE, accepted).await?;
+        for (index, outcome) in owners.into_iter().zip(outcomes) {
+            if let Outcome::Refused(reason) = outcome {
+                errors.push(item_error(index, &ApiError::bad_request("", reason)));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(Json(json!({})).into_response())
+    } else {
+        Ok((StatusCode::MULTI_STATUS, Json(json!({"errors": errors}))).into_response())
+    }
+}
+
+fn item_error(index: usize, error: &ApiError) -> Value {
+    json!({"batch_index": index, "reason": crate::error::reason_code(error.status),
+           "field": error.field, "message": error.message})
+}
+
+fn text<'a>(item: &'a JsonMap, key: &str, prefix: &str) -> Result<&'a str, ApiError> {
+    item.get(key).and_then(Value::as_str).ok_or_else(|| {
+        ApiError::bad_request(
+            field(prefix, key),
+            format!("{key} is required and must be a string"),
+        )
+    })
+}
+
+fn object_of(item: &JsonMap, key: &str, prefix: &str) -> Result<JsonMap, ApiError> {
+    match item.get(key) {
+        None | Some(Value::Null) => Ok(JsonMap::new()),
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(_) => Err(ApiError::bad_request(
+            field(prefix, key),
+            format!("{key} must be an object"),
+        )),
+    }
+}
+
+/// One envelope (`type`, `action`, `identifiers`, …) as domain operations.
+fn operations(item: &Value, prefix: &str) -> Result<Vec<Operation>, ApiError> {
+    let item = item
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request(prefix, "each entry must be a JSON object"))?;
+    let kind = text(item, "type", prefix)?;
+    let action = text(item, "action", prefix)?;
+    match kind {
+        "person" => person_operations(item, action, prefix),
+        "object" => object_operations(item, action, prefix),
+        "delivery" => Err(ApiError::bad_request(
+            field(prefix, "identifiers.id"),
+            "unknown delivery id: no delivery with that id exists in this workspace",
+        )),
+        other => Err(ApiError::bad_request(
+            field(prefix, "type"),
+            format!("type must be person, object or delivery, got '{other}'"),
+        )),
+    }
+}
+
+fn person_operations(
+    item: &JsonMap,
+    action: &str,
+    prefix: &str,
+) -> Result<Vec<Operation>, ApiError> {
+    if action == "merge" {
+        let side = |name: &str| {
+            convert::single_identifier(
+                item.get(name).unwrap_or(&Value::Null),
+                &field(prefix, name),
+                false,
+            )
+        };
+        return Ok(vec![Operation::Merge {
+            primary: side("primary")?,
+            secondary: side("secondary")?,
+        }]);
+    }
+    let person = convert::single_identifier(
+        item.get("identifiers").unwrap_or(&Value::Null),
+        &field(prefix, "identifiers"),
+        true,
+    )?;
+    let attributes = object_of(item, "attributes", prefix)?;
+    let event_fields = |kind| EventFields {
+        kind: Some(kind),
+        name: item.get("name"),
+        id: item.get("id"),
+        timestamp: item.get("timestamp"),
+        data: item.get("attributes"),
+        data_field: "attributes",
+    };
+    let one = |op| Ok(vec![op]);
+    match action {
+        "identify" => {
+            let mut ops = vec![convert::identify(
+                person.clone(),
+                attributes,
+                &field(prefix, "attributes"),
+            )?];
+            let relationships = object_relationships(item, prefix)?;
+            if !relationships.is_empty() {
+                ops.push(Operation::PersonRelationships {
+                    person,
+                    add: true,
+                    relationships,
+                });
+            }
+            Ok(ops)
+        }
+        "delete" => one(Operation::DeletePerson { person }),
+        "event" | "page" | "screen" => {
+            let event = convert::event(event_fields(action), prefix)?;
+            one(Operation::Track { person, event })
+        }
+        "add_relationships" | "delete_relationships" => one(Operation::PersonRelationships {
+            person,
+            add: action == "add_relationships",
+            relationships: object_relationships(item, prefix)?,
+        }),
+        "add_device" => {
+            let device = object_of(item, "device", prefix)?;
+            let device = convert::device(device, "token", &field(prefix, "device"))?;
+            one(Operation::AddDevice { person, device })
+        }
+        "delete_device" => {
+            let device = object_of(item, "device", prefix)?;
+            let token = text(&device, "token", &field(prefix, "device"))?.to_string();
+            one(Operation::DeleteDevice { person, token })
+        }
+        "suppress" => one(Operation::Suppress { person }),
+        "unsuppress" => one(Operation::Unsuppress { person }),
+        other => Err(ApiError::bad_request(
+            field(prefix, "action"),
+            format!("unknown person action '{other}'"),
+        )),
+    }
+}
+
+fn object_ref(value: &Value, name: &str) -> Result<ObjectRef, ApiError> {
+    let map = value.as_object().ok_or_else(|| {
+        ApiError::bad_request(name, "must be an object with object_type_id and object_id")
+    })?;
+    let type_id = match map.get("object_type_id") {
+        Some(Value::String(s)) if s.parse::<u32>().is_ok() => s.clone(),
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
+        _ => {
+            return Err(ApiError::bad_request(
+                format!("{name}.object_type_id"),
+                "object_type_id must be a stringified integer such as \"1\"",
+            ))
+        }
+    };
+    let object_id = match map.get("object_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 150 => s.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                format!("{name}.object_id"),
+                "object_id must be a non-empty string of at most 150 bytes",
+            ))
+        }
+    };
+    Ok(ObjectRef { type_id, object_id })
+}
+
+fn relationships_list<'a>(item: &'a JsonMap, prefix: &str) -> Result<&'a [Value], ApiError> {
+    match item.get("cio_relationships") {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(list)) => Ok(list),
+        Some(_) => Err(ApiError::bad_request(
+            field(prefix, "cio_relationships"),
+            "cio_relationships must be an array",
+        )),
+    }
+}
+
+fn object_relationships(
+    item: &JsonMap,
+    prefix: &str,
+) -> Result<Vec<Relationship<ObjectRef>>, ApiError> {
+    relationships_list(item, prefix)?
+        .iter()
+        .enumerate()
+        .map(|(i, rel)| {
+            let name = format!("{}[{i}]", field(prefix, "cio_relationships"));
+            let with = object_ref(
+                rel.get("identifiers").unwrap_or(&Value::Null),
+                &format!("{name}.identifiers"),
+            )?;
+            let attributes = rel_attributes(rel, &name)?;
+            Ok(Relationship { with, attributes })
+        })
+        .collect()
+}
+
+fn rel_attributes(rel: &Value, name: &str) -> Result<JsonMap, ApiError> {
+    match rel.get("relationship_attributes") {
+        None | Some(Value::Null) => Ok(JsonMap::new()),
+        Some(Value::Object(map)) => {
+            nudge_core::limits::check_attributes(map, &format!("{name}.relationship_attributes"))?;
+            Ok(map.clone())
+        }
+        Some(_) => Err(ApiError::bad_request(
+            format!("{name}.relationship_attributes"),
+            "must be an object",
+        )),
+    }
+}
+
+fn object_operations(
+    item: &JsonMap,
+    action: &str,
+    prefix: &str,
+) -> Result<Vec<Operation>, ApiError> {
+    let object = object_ref(
+        item.get("identifiers").unwrap_or(&Value::Null),
+        &field(prefix, "identifiers"),
+    )?;
+    let anonymous = action == "identify_anonymous";
+    let people = || -> Result<Vec<Relationship<Identifier>>, ApiError> {
+        relationships_list(item, prefix)?
+            .iter()
+            .enumerate()
+            .map(|(i, rel)| {
+                let name = format!("{}[{i}]", field(prefix, "cio_relationships"));
+                let ids = rel.get("identifiers").unwrap_or(&Value::Null);
+                let with = if anonymous {
+                    let anon = ids
+                        .get("anonymous_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    Identifier::new(IdentifierKind::AnonymousId, anon).map_err(|e| {
+                        ApiError::bad_request(
+                            format!("{name}.identifiers.anonymous_id"),
+                            e.to_string(),
+                        )
+                    })?
+                } else {
+                    convert::single_identifier(ids, &format!("{name}.identifiers"), false)?
+                };
+                Ok(Relationship {
+                    with,
+                    attributes: rel_attributes(rel, &name)?,
+                })
+            })
+            .collect()
+    };
+    match action {
+        "identify" | "identify_anonymous" => {
+            let attributes = object_of(item, "attributes", prefix)?;
+            nudge_core::limits::check_attributes(&attributes, &field(prefix, "attributes"))?;
+            Ok(vec![Operation::IdentifyObject {
+                object,
+                attributes,
+                relationships: people()?,
+            }])
+        }
+        "delete" => Ok(vec![Operation::DeleteObject { object }]),
+        "add_relationships" | "delete_relationships" => Ok(vec![Operation::ObjectRelationships {
+            object,
+            add: action == "add_relationships",
+            relationships: people()?,
+        }]),
+        other => Err(ApiError::bad_request(
+            field(prefix, "action"),
+            format!("unknown object action '{other}'"),
+        )),
+    }
+}

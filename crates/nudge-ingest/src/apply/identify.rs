@@ -1,0 +1,267 @@
+//! The identify resolution rules of the Track API (create, update, assign the path
+//! identifier, conflicts logged as failed attribute changes, auto-merge of an id-only and an
+//! email-only profile) and merges that carry a secondary person into a primary.
+
+use nudge_core::{
+    Activity, ActivityKind, Identifier, IdentifierKind, JsonMap, PersonKey, PersonState, Timestamp,
+};
+use nudge_store::{StoreError, StoreResult};
+use serde_json::{json, Value};
+
+use super::{set_identifier_field, Cx, Outcome};
+use crate::attributes::apply_attributes;
+
+pub(crate) fn identify(
+    cx: &mut Cx<'_>,
+    path: &Identifier,
+    attributes: &JsonMap,
+    update_only: bool,
+    timestamp: Option<Timestamp>,
+) -> StoreResult<Outcome> {
+    if cx.tx.is_suppressed(cx.ws, path)? {
+        return Ok(Outcome::Dropped(format!("{path} is suppressed")));
+    }
+    let body_ids = body_identifiers(attributes);
+    let path_key = cx.tx.resolve(cx.ws, path)?;
+    if path.kind() == IdentifierKind::CioId && path_key.is_none() {
+        return Ok(Outcome::Dropped(format!(
+            "no person has cio_id {}",
+            path.value()
+        )));
+    }
+    let mut candidates: Vec<PersonKey> = path_key.into_iter().collect();
+    for identifier in &body_ids {
+        if let Some(key) = cx.tx.resolve(cx.ws, identifier)? {
+            if !candidates.contains(&key) {
+                candidates.push(key);
+            }
+        }
+    }
+    let target = match candidates.as_slice() {
+        [] if update_only => {
+            return Ok(Outcome::Dropped(format!(
+                "no person matches {path} and _update forbids creating one"
+            )))
+        }
+        [] => {
+            let mut all = vec![path];
+            all.extend(body_ids.iter().filter(|i| i.kind() != path.kind()));
+            cx.create_person(&all)?
+        }
+        [one] => *one,
+        [first, second] => match auto_merge(cx, *first, *second)? {
+            Some(primary) => primary,
+            None => {
+                let reason = "identifiers in the request belong to different people";
+                cx.record_failure(*first, reason, attributes)?;
+                return Ok(Outcome::Applied);
+            }
+        },
+        [first, ..] => {
+            let reason = "identifiers in the request belong to different people";
+            cx.record_failure(*first, reason, attributes)?;
+            return Ok(Outcome::Applied);
+        }
+    };
+    let mut person = load(cx, target)?;
+    let may_change = path.kind() == IdentifierKind::CioId;
+    let mut wanted: Vec<&Identifier> = body_ids.iter().collect();
+    if path_key.is_none() {
+        wanted.push(path);
+    }
+    for identifier in wanted {
+        if let Err(reason) = assign_identifier(cx, &mut person, identifier, may_change)? {
+            cx.record_failure(target, &reason, attributes)?;
+            return Ok(Outcome::Applied);
+        }
+    }
+    if let Some(anon) = attributes.get("anonymous_id").and_then(Value::as_str) {
+        if let Err(reason) = adopt_anonymous(cx, &mut person, anon)? {
+            cx.record_failure(target, &reason, attributes)?;
+        }
+    }
+    let set_at = timestamp.unwrap_or(cx.now).millis();
+    let changes = apply_attributes(&mut person, attributes, set_at);
+    person.updated_at = cx.now;
+    cx.tx.save_person(cx.ws, &person)?;
+    if !changes.is_empty() {
+        cx.record(
+            target,
+            Activity {
+                kind: ActivityKind::AttributeChange,
+                name: String::new(),
+                timestamp: Timestamp::from_millis(set_at),
+                data: changes,
+                event_id: None,
+                can_trigger: true,
+            },
+        )?;
+    }
+    Ok(Outcome::Applied)
+}
+
+/// `id` and `email` given in the body (the edge has already checked their shape).
+fn body_identifiers(attributes: &JsonMap) -> Vec<Identifier> {
+    [IdentifierKind::Id, IdentifierKind::Email]
+        .into_iter()
+        .filter_map(|kind| {
+            let value = attributes.get(kind.as_str())?.as_str()?;
+            Identifier::new(kind, value).ok()
+        })
+        .collect()
+}
+
+fn load(cx: &mut Cx<'_>, key: PersonKey) -> StoreResult<PersonState> {
+    cx.tx
+        .load_person(cx.ws, key)?
+        .ok_or_else(|| StoreError::Backend(format!("person {} vanished mid-write", key.0)))
+}
+
+/// Gives the person `identifier`, unless it would replace one they already have (allowed
+/// only when the request addressed them by cio_id) or it belongs to someone else.
+fn assign_identifier(
+    cx: &mut Cx<'_>,
+    person: &mut PersonState,
+    identifier: &Identifier,
+    may_change: bool,
+) -> StoreResult<Result<(), String>> {
+    let current = match identifier.kind() {
+        IdentifierKind::Id => person.id.clone(),
+        IdentifierKind::Email => person.email.clone(),
+        _ => None,
+    };
+    if current.as_deref() == Some(identifier.value()) {
+        return Ok(Ok(()));
+    }
+    if let Some(owner) = cx.tx.resolve(cx.ws, identifier)? {
+        if owner != person.key {
+            return Ok(Err(format!(
+                "{identifier} already belongs to another person"
+            )));
+        }
+    }
+    if let Some(old) = current {
+        if !may_change {
+            let kind = identifier.kind().as_str();
+            return Ok(Err(format!(
+                "cannot change {kind} from '{old}' to '{}': address the person by cio_{} to change it",
+                identifier.value(),
+                person.cio_id
+            )));
+        }
+        let old = Identifier::new(identifier.kind(), &old)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        cx.tx.unlink_identifier(cx.ws, &old)?;
+    }
+    cx.tx.link_identifier(cx.ws, identifier, person.key)?;
+    set_identifier_field(person, identifier);
+    Ok(Ok(()))
+}
+
+/// Links an anonymous id to the person; an anonymous-only profile already holding it is
+/// merged in (the known person's values win).
+fn adopt_anonymous(
+    cx: &mut Cx<'_>,
+    person: &mut PersonState,
+    anonymous_id: &str,
+) -> StoreResult<Result<(), String>> {
+    let anon = match Identifier::new(IdentifierKind::AnonymousId, anonymous_id) {
+        Ok(anon) => anon,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    match cx.tx.resolve(cx.ws, &anon)? {
+        None => cx.tx.link_identifier(cx.ws, &anon, person.key)?,
+        Some(key) if key == person.key => {}
+        Some(key) => {
+            let other = load(cx, key)?;
+            if other.id.is_some() || other.email.is_some() {
+                return Ok(Err(format!("{anon} already belongs to a known person")));
+            }
+            *person = merge_into(cx, person.clone(), other)?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Rule 7: an id-only profile and an email-only profile named together become one, the older
+/// being primary. `None` when the two cannot be merged that way.
+fn auto_merge(cx: &mut Cx<'_>, a: PersonKey, b: PersonKey) -> StoreResult<Option<PersonKey>> {
+    let (pa, pb) = (load(cx, a)?, load(cx, b)?);
+    let id_only = |p: &PersonState| p.id.is_some() && p.email.is_none();
+    let email_only = |p: &PersonState| p.email.is_some() && p.id.is_none();
+    if !((id_only(&pa) && email_only(&pb)) || (email_only(&pa) && id_only(&pb))) {
+        return Ok(None);
+    }
+    let (primary, secondary) = if (pa.created_at, pa.key) <= (pb.created_at, pb.key) {
+        (pa, pb)
+    } else {
+        (pb, pa)
+    };
+    let merged = merge_into(cx, primary, secondary)?;
+    cx.tx.save_person(cx.ws, &merged)?;
+    Ok(Some(merged.key))
+}
+
+/// `POST /merge_customers`: both must exist; the secondary disappears into the primary.
+pub(crate) fn merge(
+    cx: &mut Cx<'_>,
+    primary: &Identifier,
+    secondary: &Identifier,
+) -> StoreResult<Outcome> {
+    let Some(primary_key) = cx.tx.resolve(cx.ws, primary)? else {
+        return Ok(Outcome::Dropped(format!(
+            "primary person {primary} does not exist"
+        )));
+    };
+    let Some(secondary_key) = cx.tx.resolve(cx.ws, secondary)? else {
+        return Ok(Outcome::Dropped(format!(
+            "secondary person {secondary} does not exist"
+        )));
+    };
+    if primary_key == secondary_key {
+        return Ok(Outcome::Applied);
+    }
+    let (p, s) = (load(cx, primary_key)?, load(cx, secondary_key)?);
+    let merged = merge_into(cx, p, s)?;
+    cx.tx.save_person(cx.ws, &merged)?;
+    Ok(Outcome::Applied)
+}
+
+/// Moves everything of `secondary` onto `primary`: attributes fill the primary's gaps,
+/// identifiers, activities, devices, memberships and relationships move, the secondary row
+/// goes. Returns the primary's new state (not yet saved).
+fn merge_into(
+    cx: &mut Cx<'_>,
+    mut primary: PersonState,
+    secondary: PersonState,
+) -> StoreResult<PersonState> {
+    for (name, value) in &secondary.attributes {
+        if !primary.attributes.contains_key(name) {
+            primary.attributes.insert(name.clone(), value.clone());
+            if let Some(at) = secondary.attribute_times.get(name) {
+                primary.attribute_times.insert(name.clone(), *at);
+            }
+        }
+    }
+    primary.id = primary.id.or(secondary.id.clone());
+    primary.email = primary.email.or(secondary.email.clone());
+    primary.phone = primary.phone.or(secondary.phone.clone());
+    primary.created_at = primary.created_at.min(secondary.created_at);
+    primary.updated_at = cx.now;
+    cx.tx.move_person_data(cx.ws, secondary.key, primary.key)?;
+    cx.tx.delete_person(cx.ws, secondary.key)?;
+    let data = json!({"merged_cio_id": secondary.cio_id, "merged_id": secondary.id,
+                      "merged_email": secondary.email});
+    cx.record(
+        primary.key,
+        Activity {
+            kind: ActivityKind::Merged,
+            name: String::new(),
+            timestamp: cx.now,
+            data: data.as_object().cloned().unwrap_or_default(),
+            event_id: None,
+            can_trigger: false,
+        },
+    )?;
+    Ok(primary)
+}

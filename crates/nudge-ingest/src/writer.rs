@@ -1,0 +1,226 @@
+//! The single writer: requests queue their operations here, and the writer thread drains the
+//! queue, applies a whole batch in one transaction and commits once, then answers every
+//! request of the batch. An answer therefore always means "durably committed", and one fsync
+//! serves hundreds of concurrent requests.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use nudge_core::{Clock, Operation, Timestamp, WorkspaceId};
+use nudge_store::{LogEntry, Store, StoreError, WriteTx};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::apply::{apply_entry, Outcome};
+use crate::DEDUPE_WINDOW_MILLIS;
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Stop draining the queue once a batch holds this many operations.
+    pub max_batch_operations: usize,
+    /// Requests that may wait for the writer before senders are held back.
+    pub queue_depth: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_operations: 4096,
+            queue_depth: 8192,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the writer has shut down")]
+    ShutDown,
+}
+
+struct Submission {
+    ws: WorkspaceId,
+    source: &'static str,
+    operations: Vec<Operation>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, IngestError>>,
+}
+
+/// The handle requests submit through. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingestor {
+    queue: mpsc::Sender<Submission>,
+}
+
+/// Joins the writer thread once every [`Ingestor`] clone is dropped and the queue is drained.
+pub struct WriterHandle(JoinHandle<()>);
+
+impl WriterHandle {
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+}
+
+impl Ingestor {
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: WriterConfig,
+    ) -> (Ingestor, WriterHandle) {
+        let (queue, receiver) = mpsc::channel(config.queue_depth);
+        let writer = Writer {
+            store,
+            clock,
+            config,
+            last_prune: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("nudge-writer".into())
+            .spawn(move || writer.run(receiver))
+            .expect("spawning the writer thread");
+        (Ingestor { queue }, WriterHandle(thread))
+    }
+
+    /// Commits `operations` (in order) and returns one outcome per operation.
+    pub async fn submit(
+        &self,
+        ws: WorkspaceId,
+        source: &'static str,
+        operations: Vec<Operation>,
+    ) -> Result<Vec<Outcome>, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        let submission = Submission {
+            ws,
+            source,
+            operations,
+            reply,
+        };
+        self.queue
+            .send(submission)
+            .await
+            .map_err(|_| IngestError::ShutDown)?;
+        answer.await.map_err(|_| IngestError::ShutDown)?
+    }
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: WriterConfig,
+    last_prune: Option<Timestamp>,
+}
+
+impl Writer {
+    fn run(mut self, mut receiver: mpsc::Receiver<Submission>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut batch = vec![first];
+            let mut operations = batch[0].operations.len();
+            while operations < self.config.max_batch_operations {
+                match receiver.try_recv() {
+                    Ok(next) => {
+                        operations += next.operations.len();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch, operations);
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Submission>, operations: usize) {
+        let now = self.clock.now();
+        let prune_before = self.prune_due(now);
+        let mut outcomes = Vec::new();
+        let result = self.store.write(&mut |tx| {
+            if let Some(before) = prune_before {
+                tx.prune_dedupe_keys(before)?;
+            }
+            let mut all = Vec::with_capacity(batch.len());
+            for submission in &batch {
+                all.push(apply_submission(tx, submission, now)?);
+            }
+            outcomes = all;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                if prune_before.is_some() {
+                    self.last_prune = Some(now);
+                }
+                metrics::histogram!("nudge_commit_batch_operations").record(operations as f64);
+                metrics::histogram!("nudge_commit_batch_requests").record(batch.len() as f64);
+                for (submission, outcome) in batch.into_iter().zip(std::mem::take(&mut outcomes)) {
+                    count(&submission, &outcome);
+                    let _ = submission.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) if batch.len() > 1 => {
+                // One bad request must not fail its neighbours: retry each on its own.
+                tracing::warn!(%error, requests = batch.len(), "batch commit failed; retrying one by one");
+                for submission in batch {
+                    let n = submission.operations.len();
+                    self.commit(vec![submission], n);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "commit failed");
+                metrics::counter!("nudge_commit_failures_total").increment(1);
+                for submission in batch {
+                    let _ = submission
+                        .reply
+                        .send(Err(IngestError::Store(error.clone())));
+                }
+            }
+        }
+    }
+
+    /// Dedupe keys are pruned at most once an hour, inside a regular batch.
+    fn prune_due(&self, now: Timestamp) -> Option<Timestamp> {
+        let hour = 60 * 60 * 1000;
+        match self.last_prune {
+            Some(last) if now.millis() - last.millis() < hour => None,
+            _ => Some(now.minus_millis(DEDUPE_WINDOW_MILLIS)),
+        }
+    }
+}
+
+fn apply_submission(
+    tx: &mut dyn WriteTx,
+    submission: &Submission,
+    now: Timestamp,
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(submission.operations.len());
+    for operation in &submission.operations {
+        if let Some(key) = operation.dedupe_key() {
+            if !tx.record_dedupe_key(submission.ws, key, now)? {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+        }
+        let entry = LogEntry {
+            source: submission.source.to_string(),
+            received_at: now,
+            operation: operation.clone(),
+        };
+        let offset = tx.append_log(submission.ws, &entry)?;
+        outcomes.push(apply_entry(tx, submission.ws, offset, &entry)?);
+    }
+    Ok(outcomes)
+}
+
+fn count(submission: &Submission, outcomes: &[Outcome]) {
+    let workspace = submission.ws.to_string();
+    for (operation, outcome) in submission.operations.iter().zip(outcomes) {
+        let result = match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Dropped(_) => "dropped",
+            Outcome::Refused(_) => "refused",
+        };
+        metrics::counter!("nudge_operations_total",
+            "workspace" => workspace.clone(), "operation" => operation.name(), "result" => result)
+        .increment(1);
+    }
+}

@@ -1,0 +1,109 @@
+//! The schema's history: append-only numbered SQL files, embedded in the binary and applied
+//! in order, each in its own transaction together with its row in `schema_migrations`. A
+//! session advisory lock makes nodes that start at once take turns, so each file runs once.
+//! Never edit or renumber a file that has shipped; add a new one.
+
+use postgres::{Client, Config, NoTls};
+
+use nudge_store::{StoreError, StoreResult};
+
+use crate::errors::{self, column, pg};
+
+/// One schema step.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
+
+/// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).
+pub(crate) const LOCK_CLASS_MIGRATIONS: i32 = 0x6e75_0001;
+
+/// Brings the database up to the newest schema this binary knows; returns how many
+/// migrations it applied (zero when another node got there first).
+pub(crate) fn run(config: &Config) -> StoreResult<usize> {
+    // A dedicated session: if anything below fails, closing it releases the lock.
+    let mut client = config.connect(NoTls).map_err(pg)?;
+    client
+        .execute("SELECT pg_advisory_lock($1, 0)", &[&LOCK_CLASS_MIGRATIONS])
+        .map_err(pg)?;
+    let applied = apply_pending(&mut client)?;
+    client
+        .execute(
+            "SELECT pg_advisory_unlock($1, 0)",
+            &[&LOCK_CLASS_MIGRATIONS],
+        )
+        .map_err(pg)?;
+    Ok(applied)
+}
+
+fn apply_pending(client: &mut Client) -> StoreResult<usize> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version     INTEGER PRIMARY KEY,
+                name        TEXT    NOT NULL,
+                applied_at  BIGINT  NOT NULL
+            )",
+        )
+        .map_err(pg)?;
+    let rows = client
+        .query("SELECT version, name FROM schema_migrations", &[])
+        .map_err(pg)?;
+    let mut done = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let version: i32 = column(row, 0)?;
+        let name: String = column(row, 1)?;
+        if let Some(known) = MIGRATIONS.iter().find(|m| m.version == version) {
+            if known.name != name {
+                return Err(StoreError::Corrupt(format!(
+                    "schema_migrations records version {version} as '{name}', but this \
+                     binary's version {version} is '{}': a shipped migration was changed",
+                    known.name
+                )));
+            }
+        }
+        // Versions this binary does not know come from a newer node; they are additive.
+        done.push(version);
+    }
+    let mut applied = 0;
+    for migration in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        let mut tx = client.transaction().map_err(pg)?;
+        tx.batch_execute(migration.sql).map_err(|e| {
+            let context = format!("migration {} ({})", migration.version, migration.name);
+            errors::with_context(pg(e), &context)
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at)
+             VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)",
+            &[&migration.version, &migration.name],
+        )
+        .map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_contiguous_from_one_and_named_once() {
+        for (i, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, i + 1, "{}", migration.name);
+            assert!(!migration.sql.trim().is_empty(), "{}", migration.name);
+        }
+        let mut names: Vec<_> = MIGRATIONS.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), MIGRATIONS.len());
+    }
+}

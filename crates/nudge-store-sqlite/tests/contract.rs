@@ -1,0 +1,84 @@
+//! The shared storage contract, run against SQLite: each check gets a fresh database file in
+//! its own temporary directory, removed when the check ends.
+
+use nudge_core::{person::StoredActivity, Identifier, ObjectRef, PersonKey, Timestamp, Workspace, WorkspaceId};
+use nudge_store::{
+    ActivityQuery, KeyHash, KeyOwner, KeyRecord, LogRecord, NewWorkspace, ObjectView, PersonView,
+    Segment, Store, StoreResult, TxWork,
+};
+use nudge_store_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+/// A store in a temporary directory that lives exactly as long as the store. Fields drop in
+/// order: the store (closing its connections) before the directory is removed.
+struct TempSqlite {
+    store: SqliteStore,
+    _dir: TempDir,
+}
+
+fn fresh_store() -> TempSqlite {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteStore::open(&dir.path().join("nudge.db")).expect("open a fresh store");
+    TempSqlite { store, _dir: dir }
+}
+
+impl Store for TempSqlite {
+    fn backend_name(&self) -> &'static str {
+        self.store.backend_name()
+    }
+    fn ping(&self) -> StoreResult<()> {
+        self.store.ping()
+    }
+    fn write(&self, work: &mut TxWork<'_>) -> StoreResult<()> {
+        self.store.write(work)
+    }
+    fn create_workspace(&self, new: &NewWorkspace) -> StoreResult<Workspace> {
+        self.store.create_workspace(new)
+    }
+    fn workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        self.store.workspaces()
+    }
+    fn workspace_by_name(&self, name: &str) -> StoreResult<Option<Workspace>> {
+        self.store.workspace_by_name(name)
+    }
+    fn replace_keys(&self, workspace: WorkspaceId, keys: &[KeyRecord]) -> StoreResult<()> {
+        self.store.replace_keys(workspace, keys)
+    }
+    fn find_key(&self, hash: &KeyHash) -> StoreResult<Option<KeyOwner>> {
+        self.store.find_key(hash)
+    }
+    fn resolve(&self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<Option<PersonKey>> {
+        self.store.resolve(ws, identifier)
+    }
+    fn person(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Option<PersonView>> {
+        self.store.person(ws, key)
+    }
+    fn activities(
+        &self,
+        ws: WorkspaceId,
+        key: PersonKey,
+        query: &ActivityQuery,
+    ) -> StoreResult<Vec<StoredActivity>> {
+        self.store.activities(ws, key, query)
+    }
+    fn create_manual_segment(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        description: &str,
+        now: Timestamp,
+    ) -> StoreResult<Segment> {
+        self.store.create_manual_segment(ws, name, description, now)
+    }
+    fn person_segments(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Vec<Segment>> {
+        self.store.person_segments(ws, key)
+    }
+    fn object(&self, ws: WorkspaceId, object: &ObjectRef) -> StoreResult<Option<ObjectView>> {
+        self.store.object(ws, object)
+    }
+    fn read_log(&self, ws: WorkspaceId, after: i64, limit: usize) -> StoreResult<Vec<LogRecord>> {
+        self.store.read_log(ws, after, limit)
+    }
+}
+
+nudge_store::contract_tests!(fresh_store());

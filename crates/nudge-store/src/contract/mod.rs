@@ -1,0 +1,191 @@
+//! The behaviour every storage backend must share. Each backend's test suite expands
+//! [`contract_tests!`](crate::contract_tests) with a constructor for a fresh, empty store,
+//! so one list of checks runs against SQLite and PostgreSQL alike. Checks speak only the
+//! traits: no backend-specific assumption (key values, offsets starting at 1, error texts).
+
+mod activities;
+mod devices;
+mod log;
+mod merge;
+mod objects;
+mod people;
+mod segments;
+mod transactions;
+mod workspaces;
+
+pub use activities::*;
+pub use devices::*;
+pub use log::*;
+pub use merge::*;
+pub use objects::*;
+pub use people::*;
+pub use segments::*;
+pub use transactions::*;
+pub use workspaces::*;
+
+use crate::{KeyRecord, NewWorkspace, Store, StoreResult, WriteTx};
+use nudge_core::{
+    Activity, ActivityKind, ApiKind, Env, Identifier, IdentifierKind, JsonMap, PersonKey,
+    Timestamp, WorkspaceId,
+};
+
+/// Expands to one `#[test]` per contract check, each on a fresh store from `$make`.
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:expr) => {
+        $crate::contract_tests!(@each $make;
+            workspace_round_trip,
+            workspaces_are_listed_and_found_by_name,
+            duplicate_workspace_name_or_site_is_a_conflict,
+            replace_keys_retires_the_old_keys,
+            keys_open_only_their_own_workspace,
+            ping_answers,
+            write_commits_on_ok,
+            write_rolls_back_everything_on_err,
+            log_offsets_increase_and_read_back_in_order,
+            log_is_per_workspace,
+            dedupe_key_recorded_twice_is_a_duplicate,
+            dedupe_keys_are_per_workspace,
+            prune_dedupe_keys_forgets_only_older_keys,
+            identifiers_resolve_relink_and_unlink,
+            identifiers_are_per_workspace,
+            identifier_values_match_exactly_as_given,
+            person_insert_load_save_round_trip,
+            delete_person_removes_everything_hanging_off_them,
+            person_view_sorts_identifiers_and_devices,
+            activities_are_newest_first_and_page_by_seq,
+            activities_filter_by_kind_and_name,
+            activities_belong_to_one_person,
+            devices_upsert_replace_and_delete,
+            device_token_moves_between_people,
+            suppression_is_set_unset_and_checked_per_identifier,
+            move_person_data_moves_everything,
+            move_person_data_keeps_the_targets_own_on_a_clash,
+            move_person_data_onto_itself_changes_nothing,
+            manual_segments_are_created_and_recognised,
+            segment_membership_is_added_and_removed,
+            objects_upsert_merges_attributes,
+            delete_object_removes_its_relationships,
+            set_relationship_adds_replaces_and_removes,
+        );
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let store = $make;
+                $crate::contract::$check(&store);
+            }
+        )*
+    };
+}
+
+// --- fixtures shared by the checks ----------------------------------------------------------
+
+pub(crate) fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+/// A JSON object literal as an attribute map.
+pub(crate) fn map(value: serde_json::Value) -> JsonMap {
+    value.as_object().cloned().expect("a JSON object")
+}
+
+pub(crate) fn ident(kind: IdentifierKind, value: &str) -> Identifier {
+    Identifier::new(kind, value).expect("a valid identifier")
+}
+
+pub(crate) fn id(value: &str) -> Identifier {
+    ident(IdentifierKind::Id, value)
+}
+
+pub(crate) fn email(value: &str) -> Identifier {
+    ident(IdentifierKind::Email, value)
+}
+
+/// A workspace named `name` with no keys.
+pub(crate) fn workspace(store: &dyn Store, name: &str) -> WorkspaceId {
+    workspace_with_keys(store, name, vec![])
+}
+
+pub(crate) fn workspace_with_keys(
+    store: &dyn Store,
+    name: &str,
+    keys: Vec<KeyRecord>,
+) -> WorkspaceId {
+    store
+        .create_workspace(&NewWorkspace {
+            name: name.into(),
+            env: Env::Production,
+            site_id: format!("site-{name}"),
+            keys,
+            now: at(1),
+        })
+        .expect("create workspace")
+        .id
+}
+
+pub(crate) fn key(kind: ApiKind, byte: u8) -> KeyRecord {
+    KeyRecord {
+        kind,
+        hash: [byte; 32],
+    }
+}
+
+/// Runs `work` in one committed write and returns what it returned.
+pub(crate) fn write<T>(
+    store: &dyn Store,
+    mut work: impl FnMut(&mut dyn WriteTx) -> StoreResult<T>,
+) -> T {
+    let mut out = None;
+    store
+        .write(&mut |tx| {
+            out = Some(work(tx)?);
+            Ok(())
+        })
+        .expect("the write commits");
+    out.expect("the work ran")
+}
+
+/// The cio_id the fixtures give the person with id `id_value` in `ws`.
+pub(crate) fn cio_id(ws: WorkspaceId, id_value: &str) -> String {
+    format!("cio-{ws}-{id_value}")
+}
+
+/// Inserts a person the way ingestion does: the row, then its cio_id and id identifiers.
+pub(crate) fn new_person(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    id_value: &str,
+) -> StoreResult<PersonKey> {
+    let cio = cio_id(ws, id_value);
+    let key = tx.insert_person(ws, &cio, at(10))?;
+    tx.link_identifier(ws, &ident(IdentifierKind::CioId, &cio), key)?;
+    tx.link_identifier(ws, &id(id_value), key)?;
+    Ok(key)
+}
+
+/// A committed person with id `id_value`.
+pub(crate) fn person(store: &dyn Store, ws: WorkspaceId, id_value: &str) -> PersonKey {
+    write(store, |tx| new_person(tx, ws, id_value))
+}
+
+pub(crate) fn activity(kind: ActivityKind, name: &str, ms: i64) -> Activity {
+    Activity {
+        kind,
+        name: name.into(),
+        timestamp: at(ms),
+        data: map(serde_json::json!({ "at": ms })),
+        event_id: None,
+        can_trigger: true,
+    }
+}
+
+pub(crate) fn device(token: &str, platform: &str) -> nudge_core::Device {
+    nudge_core::Device {
+        token: token.into(),
+        platform: platform.into(),
+        last_used: None,
+        attributes: JsonMap::new(),
+    }
+}

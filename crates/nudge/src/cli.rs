@@ -1,0 +1,98 @@
+//! The command line: `serve`, `check-config`, `workspace …`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use nudge_core::SystemClock;
+
+use crate::config::{ServeArgs, StoreArgs};
+use crate::workspace_cmd::WorkspaceCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nudge",
+    version,
+    about = "Self-hosted customer engagement, Customer.io compatible"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (Track API, App API, metrics) until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Print the effective configuration, secrets redacted.
+    CheckConfig(ServeArgs),
+    /// Manage workspaces and their API keys.
+    Workspace {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// Benchmarks (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Track API ingestion vs the /healthz ceiling and raw store inserts.
+    Track(crate::bench::BenchArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::CheckConfig(args) => {
+            println!("{}", serde_json::to_string_pretty(&args.effective()?)?);
+            Ok(())
+        }
+        Command::Workspace { store, command } => crate::workspace_cmd::run(&store, command),
+        Command::Bench(BenchCommand::Track(args)) => crate::bench::run(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = std::net::TcpListener::bind(args.listen)
+            .with_context(|| format!("binding {}", args.listen))?;
+        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+        crate::server::launch(args, listener, Arc::new(SystemClock), shutdown_signal(), |addr, created| {
+            if let Some(issued) = created {
+                println!("Created the development workspace. Its credentials, shown once (also in credentials.json in the data directory):");
+                println!("{}", serde_json::to_string_pretty(&issued).unwrap_or_default());
+            }
+            println!("listening on {scheme}://{addr}");
+        })
+        .await
+    })
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("NUDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("NUDGE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

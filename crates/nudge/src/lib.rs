@@ -1,0 +1,8 @@
+//! The `nudge` binary's library half: configuration, the composition root ([`server::launch`])
+//! and the CLI commands. Kept as a library so tests start Nudge exactly as production does.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod workspace_cmd;

@@ -1,0 +1,145 @@
+//! The composition root: opens the configured store, starts the ingest writer, builds the
+//! router and serves it until shutdown, then drains. Production (`nudge serve`) and the test
+//! suites start Nudge through the same [`launch`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use nudge_api::credentials::{new_workspace, IssuedCredentials};
+use nudge_api::AppState;
+use nudge_core::{Clock, Env};
+use nudge_ingest::{Ingestor, WriterConfig};
+use nudge_store::Store;
+
+use crate::config::{Database, ServeArgs, StoreArgs};
+
+/// Opens (and migrates) the store a configuration names. Only the composition root names a
+/// concrete backend.
+pub fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    match args.database()? {
+        Database::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data directory {}", dir.display()))?;
+            }
+            let store = nudge_store_sqlite::SqliteStore::open(&path)
+                .with_context(|| format!("opening SQLite store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        Database::Postgres(url) => {
+            let store = nudge_store_postgres::PostgresStore::connect(&url).with_context(|| {
+                format!(
+                    "connecting to PostgreSQL at {}",
+                    crate::config::redact_url(&url)
+                )
+            })?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (a recorder can be installed once per process).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+/// On an empty store, creates the `development` workspace and writes its credentials to
+/// `credentials.json` (mode 0600) in the data directory. Returns them only when created.
+pub fn bootstrap(
+    store: &dyn Store,
+    data_dir: &Path,
+    clock: &dyn Clock,
+) -> anyhow::Result<Option<IssuedCredentials>> {
+    if !store.workspaces()?.is_empty() {
+        return Ok(None);
+    }
+    let (new, keys) = new_workspace("development", Env::Development, clock.now());
+    let workspace = store.create_workspace(&new)?;
+    let issued = keys.issued(&workspace);
+    write_credentials(data_dir, &issued)?;
+    Ok(Some(issued))
+}
+
+fn write_credentials(data_dir: &Path, issued: &IssuedCredentials) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("credentials.json");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(serde_json::to_string_pretty(issued)?.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Serves Nudge on `listener` until `shutdown` resolves, then finishes in-flight requests,
+/// drains the writer and returns. `on_ready` gets the bound address and any credentials the
+/// first start created.
+pub async fn launch(
+    args: ServeArgs,
+    listener: std::net::TcpListener,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr, Option<IssuedCredentials>),
+) -> anyhow::Result<()> {
+    let store_args = args.store.clone();
+    let (store, created) = tokio::task::spawn_blocking({
+        let clock = clock.clone();
+        move || -> anyhow::Result<_> {
+            let store = open_store(&store_args)?;
+            let created = bootstrap(store.as_ref(), &store_args.data_dir, clock.as_ref())?;
+            Ok((store, created))
+        }
+    })
+    .await??;
+    let (ingestor, writer) = Ingestor::start(store.clone(), clock.clone(), WriterConfig::default());
+    let state = AppState {
+        store,
+        ingestor,
+        clock,
+        metrics: metrics_handle(),
+    };
+    let app = nudge_api::router(state);
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    on_ready(addr, created);
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .context("loading the TLS certificate and key")?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+            });
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?;
+        }
+        _ => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+    }
+    // Every handler (and with it every Ingestor clone) is gone: the writer drains and stops.
+    tokio::task::spawn_blocking(move || writer.join()).await?;
+    Ok(())
+}
