@@ -6,7 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
-use nudge_core::{ApiKind, Workspace};
+use nudge_core::{ApiKind, Timestamp, Workspace};
+use nudge_store::{KeyHash, KeyOwner};
 use subtle::ConstantTimeEq;
 
 use crate::credentials::hash_key;
@@ -52,10 +53,57 @@ pub async fn authenticate(
         return Err(ApiError::unauthorized());
     }
     let hash = hash_key(key);
-    let owner = state.read(move |store| store.find_key(&hash)).await?;
+    let now = state.clock.now();
+    let owner = match state.keys.get(&hash, now) {
+        Some(owner) => Some(owner),
+        None => {
+            let found = state.read(move |store| store.find_key(&hash)).await?;
+            if let Some(owner) = &found {
+                state.keys.insert(hash, owner.clone(), now);
+            }
+            found
+        }
+    };
     match owner {
         Some(owner) if owner.kind == kind => Ok(owner.workspace),
         _ => Err(ApiError::unauthorized()),
+    }
+}
+
+/// Keys recently found valid, so a request does not pay a store read to authenticate. An
+/// entry lives [`KeyCache::TTL_MILLIS`]: a key rotated by another process (the CLI, another
+/// node) stops working within that time. Unknown keys are never cached.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: std::sync::RwLock<std::collections::HashMap<KeyHash, (KeyOwner, Timestamp)>>,
+}
+
+impl KeyCache {
+    pub const TTL_MILLIS: i64 = 1000;
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, hash: &KeyHash, now: Timestamp) -> Option<KeyOwner> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        match entries.get(hash) {
+            Some((owner, expires)) if *expires > now => Some(owner.clone()),
+            _ => None,
+        }
+    }
+
+    fn insert(&self, hash: KeyHash, owner: KeyOwner, now: Timestamp) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (_, expires)| *expires > now);
+        }
+        entries.insert(hash, (owner, now.plus_millis(Self::TTL_MILLIS)));
+    }
+
+    /// Forgets every cached key, for changes made through this process.
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

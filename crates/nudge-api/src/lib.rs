@@ -27,6 +27,7 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub clock: Arc<dyn Clock>,
     pub metrics: Option<PrometheusHandle>,
+    pub keys: Arc<auth::KeyCache>,
 }
 
 impl AppState {

@@ -41,7 +41,7 @@ pub(crate) fn apply_attributes(person: &mut PersonState, attrs: &JsonMap, set_at
         match normalised {
             None => {
                 if old.is_some() {
-                    person.attributes.remove(name);
+                    person.attributes.shift_remove(name);
                     changes.insert(name.clone(), json!({"from": old, "to": null}));
                 }
             }
@@ -107,7 +107,7 @@ fn set_subscription_path(
     }
     match value {
         Value::Null => {
-            cursor.remove(*leaf);
+            cursor.shift_remove(*leaf);
         }
         v => {
             cursor.insert(leaf.to_string(), v);

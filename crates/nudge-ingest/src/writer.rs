@@ -139,7 +139,13 @@ impl Writer {
             }
             let mut all = Vec::with_capacity(batch.len());
             for submission in &batch {
-                all.push(apply_submission(tx, submission, now)?);
+                all.push(apply_submission(
+                    tx,
+                    submission.ws,
+                    submission.source,
+                    &submission.operations,
+                    now,
+                )?);
             }
             outcomes = all;
             Ok(())
@@ -188,24 +194,26 @@ impl Writer {
 
 fn apply_submission(
     tx: &mut dyn WriteTx,
-    submission: &Submission,
+    ws: WorkspaceId,
+    source: &'static str,
+    operations: &[Operation],
     now: Timestamp,
 ) -> Result<Vec<Outcome>, StoreError> {
-    let mut outcomes = Vec::with_capacity(submission.operations.len());
-    for operation in &submission.operations {
+    let mut outcomes = Vec::with_capacity(operations.len());
+    for operation in operations {
         if let Some(key) = operation.dedupe_key() {
-            if !tx.record_dedupe_key(submission.ws, key, now)? {
+            if !tx.record_dedupe_key(ws, key, now)? {
                 outcomes.push(Outcome::Duplicate);
                 continue;
             }
         }
         let entry = LogEntry {
-            source: submission.source.to_string(),
+            source: source.to_string(),
             received_at: now,
             operation: operation.clone(),
         };
-        let offset = tx.append_log(submission.ws, &entry)?;
-        outcomes.push(apply_entry(tx, submission.ws, offset, &entry)?);
+        let offset = tx.append_log(ws, &entry)?;
+        outcomes.push(apply_entry(tx, ws, offset, &entry)?);
     }
     Ok(outcomes)
 }

@@ -5,12 +5,12 @@
 
 mod admin;
 mod errors;
+mod event_rows;
 mod migrations;
 mod objects;
 #[cfg(test)]
 mod plans;
 mod read;
-mod rows;
 pub mod test_database;
 mod write_tx;
 
@@ -74,6 +74,7 @@ impl PostgresStore {
         Self::connect_with(url, &PoolOptions::default())
     }
 
+    /// [`connect`](Self::connect) with a pool sized and timed by `options`.
     pub fn connect_with(url: &str, options: &PoolOptions) -> StoreResult<PostgresStore> {
         let mut config: Config = url
             .parse()
@@ -109,8 +110,15 @@ impl PostgresStore {
         let Connection { client, statements } = &mut *conn;
         let mut tx = client.transaction().map_err(pg)?;
         for (ws, entry, key, activity) in rows {
-            rows::insert_log(&mut tx, statements, *ws, entry)?;
-            rows::insert_activity(&mut tx, statements, *ws, *key, activity, entry.received_at)?;
+            event_rows::insert_log(&mut tx, statements, *ws, entry)?;
+            event_rows::insert_activity(
+                &mut tx,
+                statements,
+                *ws,
+                *key,
+                activity,
+                entry.received_at,
+            )?;
         }
         tx.commit().map_err(pg)
     }

@@ -8,7 +8,7 @@ use postgres::types::ToSql;
 use postgres::Transaction;
 
 use crate::errors::pg;
-use crate::rows::to_json;
+use crate::event_rows::to_json;
 use crate::{read, Statements};
 
 const UPDATE_OBJECT: &str = "UPDATE objects SET attributes = $4, updated_at = $5 \

@@ -10,7 +10,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
 
 use crate::test_database::TestDatabase;
-use crate::{admin, objects, read, rows, write_tx, PostgresStore};
+use crate::{admin, event_rows, objects, read, write_tx, PostgresStore};
 
 /// A placeholder argument of the type the server inferred for a parameter.
 fn placeholder(ty: &Type) -> Box<dyn ToSql + Sync> {
@@ -85,7 +85,7 @@ fn every_statement_is_an_indexed_lookup() {
     // Listing every workspace is the one deliberate full read: there are a handful.
     let full_reads = [read::WORKSPACES];
     let statements = (write_tx::statements().into_iter())
-        .chain(rows::statements())
+        .chain(event_rows::statements())
         .chain(objects::statements())
         .chain(admin::statements())
         .chain(read::statements());

@@ -9,8 +9,8 @@ use nudge_core::{
     PersonKey, PersonState, Timestamp, Workspace, WorkspaceId,
 };
 use nudge_store::{
-    ActivityQuery, KeyHash, KeyOwner, KeyRecord, LogEntry, LogRecord, NewWorkspace, ObjectView,
-    PersonView, Segment, StoreResult,
+    ActivityQuery, KeyHash, KeyOwner, LogEntry, LogRecord, ObjectView, PersonView, Segment,
+    StoreResult,
 };
 use postgres::{GenericClient, Row};
 

@@ -9,10 +9,10 @@ use nudge_core::{
 };
 use nudge_store::{LogEntry, StoreError, StoreResult, WriteTx};
 use postgres::types::ToSql;
-use postgres::{GenericClient, Row, Transaction};
+use postgres::{Row, Transaction};
 
 use crate::errors::{column, pg};
-use crate::rows::{self, to_json};
+use crate::event_rows::{self, to_json};
 use crate::{objects, read, Statements};
 
 /// Advisory lock class for appending to one workspace's log (two-integer form; the second
@@ -86,8 +86,7 @@ const REMOVE_MEMBER: &str = "DELETE FROM segment_members \
 #[cfg(test)]
 pub(crate) fn statements() -> Vec<&'static str> {
     let single = [
-        APPEND_LOG,
-        RECORD_ACTIVITY,
+        LOCK_LOG,
         RECORD_DEDUPE,
         PRUNE_DEDUPE,
         INSERT_PERSON,
@@ -153,7 +152,7 @@ impl<'a, 'conn> PgWriteTx<'a, 'conn> {
 
 /// The second advisory-lock key for `ws`'s log. Folding 64 bits into 32 can only make two
 /// workspaces share a lock, never let one escape it.
-pub(crate) fn log_lock_key(ws: WorkspaceId) -> i32 {
+fn log_lock_key(ws: WorkspaceId) -> i32 {
     (ws.0 ^ (ws.0 >> 32)) as i32
 }
 
@@ -166,7 +165,7 @@ pub(crate) fn log_lock(ws: WorkspaceId) -> (i32, i32) {
 impl WriteTx for PgWriteTx<'_, '_> {
     fn append_log(&mut self, ws: WorkspaceId, entry: &LogEntry) -> StoreResult<i64> {
         self.lock_log(ws)?;
-        rows::insert_log(self.tx, self.statements, ws, entry)
+        event_rows::insert_log(self.tx, self.statements, ws, entry)
     }
 
     fn record_dedupe_key(
@@ -264,7 +263,7 @@ impl WriteTx for PgWriteTx<'_, '_> {
         activity: &Activity,
         now: Timestamp,
     ) -> StoreResult<()> {
-        rows::insert_activity(self.tx, self.statements, ws, key, activity, now)
+        event_rows::insert_activity(self.tx, self.statements, ws, key, activity, now)
     }
 
     fn upsert_device(

@@ -64,7 +64,10 @@ impl WorkspaceRow {
         Ok(Workspace {
             id: WorkspaceId(self.id),
             name: self.name,
-            env: self.env.parse::<Env>().map_err(|err| corrupt("workspace env", err))?,
+            env: self
+                .env
+                .parse::<Env>()
+                .map_err(|err| corrupt("workspace env", err))?,
             site_id: self.site_id,
         })
     }
@@ -215,7 +218,10 @@ mod tests {
 
     #[test]
     fn unknown_enum_spellings_are_corrupt() {
-        assert!(matches!(identifier("nickname", "x"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            identifier("nickname", "x"),
+            Err(StoreError::Corrupt(_))
+        ));
         assert!(matches!(api_kind("admin"), Err(StoreError::Corrupt(_))));
         assert!(matches!(
             from_json::<JsonMap>("[1]", "attributes"),

@@ -9,6 +9,7 @@ mod codec;
 mod errors;
 pub mod migrations;
 mod read;
+mod statements;
 mod write_tx;
 
 use std::path::{Path, PathBuf};
@@ -78,8 +79,8 @@ impl SqliteStore {
         configure_writer(&writer, options.busy_timeout)?;
         migrations::apply(&mut writer)?;
         let busy_timeout = options.busy_timeout;
-        let manager =
-            SqliteConnectionManager::file(path).with_init(move |conn| configure_reader(conn, busy_timeout));
+        let manager = SqliteConnectionManager::file(path)
+            .with_init(move |conn| configure_reader(conn, busy_timeout));
         let readers = Pool::builder()
             .max_size(options.read_connections.max(1))
             .min_idle(Some(1))
@@ -124,7 +125,10 @@ impl SqliteStore {
 
     /// Runs `work` in one immediate transaction on the writer connection: committed if it
     /// returns `Ok`, rolled back (when the transaction is dropped) otherwise.
-    fn in_transaction<T>(&self, work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    fn in_transaction<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let mut writer = self.lock_writer()?;
         let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -262,7 +266,8 @@ mod tests {
     use super::*;
 
     fn pragma(conn: &Connection, name: &str) -> i64 {
-        conn.pragma_query_value(None, name, |row| row.get(0)).unwrap()
+        conn.pragma_query_value(None, name, |row| row.get(0))
+            .unwrap()
     }
 
     #[test]
@@ -295,8 +300,7 @@ mod tests {
             .id;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _: StoreResult<()> = store.in_transaction(|tx| {
-                admin::create_manual_segment(tx, ws, "vip", "", Timestamp::from_millis(0))
-                    .unwrap();
+                admin::create_manual_segment(tx, ws, "vip", "", Timestamp::from_millis(0)).unwrap();
                 panic!("work panicked")
             });
         }));

@@ -157,12 +157,18 @@ mod tests {
                 )
                 .ok();
             let columns: i64 = conn
-                .query_row("SELECT count(*) FROM pragma_index_info(?1)", [&index], |row| {
-                    row.get(0)
-                })
+                .query_row(
+                    "SELECT count(*) FROM pragma_index_info(?1)",
+                    [&index],
+                    |row| row.get(0),
+                )
                 .unwrap();
             let numbers = stat.as_deref().map_or(0, |s| s.split(' ').count());
-            assert_eq!(numbers as i64, columns + 1, "statistics of {table}.{index}: {stat:?}");
+            assert_eq!(
+                numbers as i64,
+                columns + 1,
+                "statistics of {table}.{index}: {stat:?}"
+            );
         }
     }
 
@@ -183,8 +189,11 @@ mod tests {
     fn a_renamed_migration_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
-        conn.execute("UPDATE schema_migrations SET name = 'edited' WHERE version = 1", [])
-            .unwrap();
+        conn.execute(
+            "UPDATE schema_migrations SET name = 'edited' WHERE version = 1",
+            [],
+        )
+        .unwrap();
         assert!(matches!(apply(&mut conn), Err(StoreError::Corrupt(_))));
     }
 }

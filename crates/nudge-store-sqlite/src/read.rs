@@ -21,16 +21,20 @@ pub(crate) const LOAD_PERSON: &str = "SELECT key, cio_id, id, email, phone, attr
 pub(crate) const OBJECT_ATTRIBUTES: &str = "SELECT attributes FROM objects \
      WHERE workspace_id = ?1 AND type_id = ?2 AND object_id = ?3";
 
-pub(crate) const PERSON_IDENTIFIERS: &str = "SELECT kind, value FROM identifiers WHERE workspace_id = ?1 AND person_key = ?2";
-pub(crate) const PERSON_DEVICES: &str = "SELECT token, platform, last_used, attributes FROM devices \
+pub(crate) const PERSON_IDENTIFIERS: &str =
+    "SELECT kind, value FROM identifiers WHERE workspace_id = ?1 AND person_key = ?2";
+pub(crate) const PERSON_DEVICES: &str =
+    "SELECT token, platform, last_used, attributes FROM devices \
      WHERE workspace_id = ?1 AND person_key = ?2 ORDER BY token";
-pub(crate) const ACTIVITIES: &str = "SELECT seq, kind, name, timestamp, data, event_id, can_trigger, recorded_at \
+pub(crate) const ACTIVITIES: &str =
+    "SELECT seq, kind, name, timestamp, data, event_id, can_trigger, recorded_at \
      FROM activities \
      WHERE workspace_id = ?1 AND person_key = ?2 AND seq < ?3 \
      AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4))) \
      AND (?5 IS NULL OR name = ?5) \
      ORDER BY seq DESC LIMIT ?6";
-pub(crate) const PERSON_SEGMENTS: &str = "SELECT s.id, s.name, s.description, s.manual FROM segment_members m \
+pub(crate) const PERSON_SEGMENTS: &str =
+    "SELECT s.id, s.name, s.description, s.manual FROM segment_members m \
      JOIN segments s ON s.id = m.segment_id \
      WHERE m.workspace_id = ?1 AND m.person_key = ?2 ORDER BY s.id";
 pub(crate) const OBJECT_RELATIONSHIPS: &str = "SELECT person_key, attributes FROM relationships \
@@ -44,15 +48,15 @@ pub(crate) fn resolve(
     identifier: &Identifier,
 ) -> StoreResult<Option<PersonKey>> {
     conn.prepare_cached(RESOLVE)
-    .and_then(|mut stmt| {
-        stmt.query_row(
-            params![ws.0, identifier.kind().as_str(), identifier.value()],
-            |row| row.get(0),
-        )
-        .optional()
-    })
-    .map(|key| key.map(PersonKey))
-    .map_err(from_sqlite)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![ws.0, identifier.kind().as_str(), identifier.value()],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .map(|key| key.map(PersonKey))
+        .map_err(from_sqlite)
 }
 
 pub(crate) fn load_person(
@@ -62,7 +66,10 @@ pub(crate) fn load_person(
 ) -> StoreResult<Option<PersonState>> {
     let row = conn
         .prepare_cached(LOAD_PERSON)
-        .and_then(|mut stmt| stmt.query_row(params![ws.0, key.0], PersonRow::read).optional())
+        .and_then(|mut stmt| {
+            stmt.query_row(params![ws.0, key.0], PersonRow::read)
+                .optional()
+        })
         .map_err(from_sqlite)?;
     row.map(PersonRow::decode).transpose()
 }
@@ -71,7 +78,9 @@ pub(crate) fn workspaces(conn: &Connection) -> StoreResult<Vec<nudge_core::Works
     let mut stmt = conn
         .prepare_cached("SELECT id, name, env, site_id FROM workspaces ORDER BY id")
         .map_err(from_sqlite)?;
-    let rows = stmt.query_map([], WorkspaceRow::read).map_err(from_sqlite)?;
+    let rows = stmt
+        .query_map([], WorkspaceRow::read)
+        .map_err(from_sqlite)?;
     rows.map(|row| row.map_err(from_sqlite)?.decode()).collect()
 }
 
@@ -132,9 +141,7 @@ pub(crate) fn person(
         .collect::<StoreResult<Vec<_>>>()?
     };
     identifiers.sort();
-    let mut stmt = conn
-        .prepare_cached(PERSON_DEVICES)
-        .map_err(from_sqlite)?;
+    let mut stmt = conn.prepare_cached(PERSON_DEVICES).map_err(from_sqlite)?;
     let devices = stmt
         .query_map(params![ws.0, key.0], DeviceRow::read)
         .map_err(from_sqlite)?
@@ -160,9 +167,7 @@ pub(crate) fn activities(
         let names: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
         Some(codec::to_json(&names)?)
     };
-    let mut stmt = conn
-        .prepare_cached(ACTIVITIES)
-        .map_err(from_sqlite)?;
+    let mut stmt = conn.prepare_cached(ACTIVITIES).map_err(from_sqlite)?;
     let rows = stmt
         .query_map(
             params![
@@ -184,9 +189,7 @@ pub(crate) fn person_segments(
     ws: WorkspaceId,
     key: PersonKey,
 ) -> StoreResult<Vec<Segment>> {
-    let mut stmt = conn
-        .prepare_cached(PERSON_SEGMENTS)
-        .map_err(from_sqlite)?;
+    let mut stmt = conn.prepare_cached(PERSON_SEGMENTS).map_err(from_sqlite)?;
     let rows = stmt
         .query_map(params![ws.0, key.0], |row| {
             Ok(Segment {
@@ -219,7 +222,10 @@ pub(crate) fn object(
         .map_err(from_sqlite)?
         .map(|row| {
             let (key, attributes) = row.map_err(from_sqlite)?;
-            Ok((PersonKey(key), from_json(&attributes, "relationship attributes")?))
+            Ok((
+                PersonKey(key),
+                from_json(&attributes, "relationship attributes")?,
+            ))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(Some(ObjectView {
@@ -254,9 +260,7 @@ pub(crate) fn read_log(
     after: i64,
     max: usize,
 ) -> StoreResult<Vec<LogRecord>> {
-    let mut stmt = conn
-        .prepare_cached(READ_LOG)
-        .map_err(from_sqlite)?;
+    let mut stmt = conn.prepare_cached(READ_LOG).map_err(from_sqlite)?;
     let rows = stmt
         .query_map(params![ws.0, after, limit(max)], |row| {
             Ok((

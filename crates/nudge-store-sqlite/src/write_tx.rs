@@ -1,6 +1,6 @@
 //! The ingest hot path: [`WriteTx`] on the writer connection inside one immediate
-//! transaction. Every statement is cached and reaches its rows through a primary key or an
-//! index (the plan test below guards that); none scans a table. Commit and rollback belong to
+//! transaction. Every statement is cached and comes from `statements`, whose plan test proves
+//! each reaches its rows through a key or an index. Commit and rollback belong to
 //! `SqliteStore::write`, never to this type.
 
 use nudge_core::{
@@ -13,89 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Params};
 use crate::codec::{merge_attributes, millis, to_json};
 use crate::errors::from_sqlite;
 use crate::read;
-
-pub(crate) const APPEND_LOG: &str = "INSERT INTO event_log (workspace_id, source, received_at, \
-     operation) VALUES (?1, ?2, ?3, ?4)";
-const RECORD_DEDUPE: &str = "INSERT INTO dedupe_keys (workspace_id, key, recorded_at) \
-     VALUES (?1, ?2, ?3) ON CONFLICT (workspace_id, key) DO NOTHING";
-const PRUNE_DEDUPE: &str = "DELETE FROM dedupe_keys WHERE recorded_at < ?1";
-const INSERT_PERSON: &str = "INSERT INTO people (workspace_id, cio_id, attributes, \
-     attribute_times, created_at, updated_at) VALUES (?1, ?2, '{}', '{}', ?3, ?3)";
-// cio_id is immutable once inserted, so it is not rewritten.
-const SAVE_PERSON: &str = "UPDATE people SET id = ?3, email = ?4, phone = ?5, attributes = ?6, \
-     attribute_times = ?7, created_at = ?8, updated_at = ?9 \
-     WHERE key = ?2 AND workspace_id = ?1";
-/// Children first, the person's row last, so foreign keys hold at every step.
-const DELETE_PERSON: [&str; 6] = [
-    "DELETE FROM identifiers WHERE workspace_id = ?1 AND person_key = ?2",
-    "DELETE FROM devices WHERE workspace_id = ?1 AND person_key = ?2",
-    "DELETE FROM activities WHERE workspace_id = ?1 AND person_key = ?2",
-    "DELETE FROM segment_members WHERE workspace_id = ?1 AND person_key = ?2",
-    "DELETE FROM relationships WHERE workspace_id = ?1 AND person_key = ?2",
-    "DELETE FROM people WHERE key = ?2 AND workspace_id = ?1",
-];
-const LINK_IDENTIFIER: &str = "INSERT INTO identifiers (workspace_id, kind, value, person_key) \
-     VALUES (?1, ?2, ?3, ?4) \
-     ON CONFLICT (workspace_id, kind, value) DO UPDATE SET person_key = excluded.person_key";
-const UNLINK_IDENTIFIER: &str =
-    "DELETE FROM identifiers WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
-pub(crate) const RECORD_ACTIVITY: &str = "INSERT INTO activities (workspace_id, person_key, \
-     kind, name, timestamp, data, event_id, can_trigger, recorded_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-const UPSERT_DEVICE: &str = "INSERT INTO devices (workspace_id, token, person_key, platform, \
-     last_used, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-     ON CONFLICT (workspace_id, token) DO UPDATE SET person_key = excluded.person_key, \
-     platform = excluded.platform, last_used = excluded.last_used, \
-     attributes = excluded.attributes";
-const DELETE_DEVICE: &str =
-    "DELETE FROM devices WHERE workspace_id = ?1 AND token = ?2 AND person_key = ?3";
-const SUPPRESS: &str = "INSERT INTO suppressions (workspace_id, kind, value, suppressed_at) \
-     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace_id, kind, value) DO NOTHING";
-const UNSUPPRESS: &str =
-    "DELETE FROM suppressions WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
-const IS_SUPPRESSED: &str = "SELECT EXISTS (SELECT 1 FROM suppressions \
-     WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3)";
-/// Tables where `from` and `to` cannot clash (the moved column is not part of a key, or the
-/// key makes a clash impossible: a device token belongs to one person) move by one UPDATE;
-/// the others move what does not clash, then [`DROP_CLASHING`] removes `from`'s leftovers,
-/// keeping `to`'s own.
-const MOVE_PERSON_DATA: [&str; 5] = [
-    "UPDATE identifiers SET person_key = ?3 WHERE workspace_id = ?1 AND person_key = ?2",
-    "UPDATE activities SET person_key = ?3 WHERE workspace_id = ?1 AND person_key = ?2",
-    "UPDATE devices SET person_key = ?3 WHERE workspace_id = ?1 AND person_key = ?2",
-    "UPDATE OR IGNORE segment_members SET person_key = ?3 \
-     WHERE workspace_id = ?1 AND person_key = ?2",
-    "UPDATE OR IGNORE relationships SET person_key = ?3 \
-     WHERE workspace_id = ?1 AND person_key = ?2",
-];
-const DROP_CLASHING: [&str; 2] = [
-    "DELETE FROM segment_members WHERE workspace_id = ?1 AND person_key = ?2",
-    "DELETE FROM relationships WHERE workspace_id = ?1 AND person_key = ?2",
-];
-const SEGMENT_IS_MANUAL: &str = "SELECT manual FROM segments WHERE id = ?2 AND workspace_id = ?1";
-const ADD_MEMBER: &str = "INSERT INTO segment_members (workspace_id, segment_id, person_key, \
-     added_at) VALUES (?1, ?2, ?3, ?4) \
-     ON CONFLICT (workspace_id, segment_id, person_key) DO NOTHING";
-const REMOVE_MEMBER: &str = "DELETE FROM segment_members \
-     WHERE workspace_id = ?1 AND segment_id = ?2 AND person_key = ?3";
-const UPSERT_OBJECT: &str = "INSERT INTO objects (workspace_id, type_id, object_id, attributes, \
-     created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-     ON CONFLICT (workspace_id, type_id, object_id) DO UPDATE \
-     SET attributes = excluded.attributes, updated_at = excluded.updated_at";
-const ENSURE_OBJECT: &str = "INSERT INTO objects (workspace_id, type_id, object_id, attributes, \
-     created_at, updated_at) VALUES (?1, ?2, ?3, '{}', ?4, ?4) \
-     ON CONFLICT (workspace_id, type_id, object_id) DO NOTHING";
-const DELETE_OBJECT: [&str; 2] = [
-    "DELETE FROM relationships WHERE workspace_id = ?1 AND type_id = ?2 AND object_id = ?3",
-    "DELETE FROM objects WHERE workspace_id = ?1 AND type_id = ?2 AND object_id = ?3",
-];
-const SET_RELATIONSHIP: &str = "INSERT INTO relationships (workspace_id, person_key, type_id, \
-     object_id, attributes, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-     ON CONFLICT (workspace_id, person_key, type_id, object_id) DO UPDATE \
-     SET attributes = excluded.attributes, updated_at = excluded.updated_at";
-const REMOVE_RELATIONSHIP: &str = "DELETE FROM relationships \
-     WHERE workspace_id = ?1 AND person_key = ?2 AND type_id = ?3 AND object_id = ?4";
-
+use crate::statements::*;
 /// [`WriteTx`] over the writer connection while `SqliteStore::write` holds a transaction.
 pub(crate) struct SqliteWriteTx<'c> {
     conn: &'c Connection,
@@ -120,7 +38,12 @@ pub(crate) fn insert_log(conn: &Connection, ws: WorkspaceId, entry: &LogEntry) -
     let operation = to_json(&entry.operation)?;
     conn.prepare_cached(APPEND_LOG)
         .and_then(|mut stmt| {
-            stmt.execute(params![ws.0, entry.source, entry.received_at.millis(), operation])
+            stmt.execute(params![
+                ws.0,
+                entry.source,
+                entry.received_at.millis(),
+                operation
+            ])
         })
         .map_err(from_sqlite)?;
     Ok(conn.last_insert_rowid())
@@ -231,7 +154,10 @@ impl WriteTx for SqliteWriteTx<'_> {
         key: PersonKey,
     ) -> StoreResult<()> {
         let kind = identifier.kind().as_str();
-        self.run(LINK_IDENTIFIER, params![ws.0, kind, identifier.value(), key.0])?;
+        self.run(
+            LINK_IDENTIFIER,
+            params![ws.0, kind, identifier.value(), key.0],
+        )?;
         Ok(())
     }
 
@@ -387,7 +313,10 @@ impl WriteTx for SqliteWriteTx<'_> {
         let (type_id, object_id) = (&object.type_id, &object.object_id);
         match attributes {
             Some(attributes) => {
-                self.run(ENSURE_OBJECT, params![ws.0, type_id, object_id, now.millis()])?;
+                self.run(
+                    ENSURE_OBJECT,
+                    params![ws.0, type_id, object_id, now.millis()],
+                )?;
                 let attributes = to_json(attributes)?;
                 self.run(
                     SET_RELATIONSHIP,
@@ -395,78 +324,12 @@ impl WriteTx for SqliteWriteTx<'_> {
                 )?;
             }
             None => {
-                self.run(REMOVE_RELATIONSHIP, params![ws.0, key.0, type_id, object_id])?;
+                self.run(
+                    REMOVE_RELATIONSHIP,
+                    params![ws.0, key.0, type_id, object_id],
+                )?;
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every statement that reads or changes existing rows: the hot path's, and the read
-    /// side's per-person and per-object views.
-    fn statements() -> Vec<String> {
-        let mut all: Vec<String> = [
-            PRUNE_DEDUPE,
-            SAVE_PERSON,
-            UNLINK_IDENTIFIER,
-            DELETE_DEVICE,
-            UNSUPPRESS,
-            IS_SUPPRESSED,
-            SEGMENT_IS_MANUAL,
-            REMOVE_MEMBER,
-            REMOVE_RELATIONSHIP,
-        ]
-        .into_iter()
-        .chain(DELETE_PERSON)
-        .chain(MOVE_PERSON_DATA)
-        .chain(DROP_CLASHING)
-        .chain(DELETE_OBJECT)
-        .map(String::from)
-        .collect();
-        all.extend(
-            [
-                read::RESOLVE,
-                read::LOAD_PERSON,
-                read::OBJECT_ATTRIBUTES,
-                read::PERSON_IDENTIFIERS,
-                read::PERSON_DEVICES,
-                read::ACTIVITIES,
-                read::PERSON_SEGMENTS,
-                read::OBJECT_RELATIONSHIPS,
-                read::READ_LOG,
-            ]
-            .map(String::from),
-        );
-        all
-    }
-
-    #[test]
-    fn no_hot_path_statement_scans_a_table() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::migrations::apply(&mut conn).unwrap();
-        let mut scanning = Vec::new();
-        for sql in statements() {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-            let plan: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(nulls), |row| row.get::<_, String>(3))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            // Searching on the workspace alone walks the whole workspace: a scan by another name.
-            let scans = plan.iter().any(|step| {
-                (step.starts_with("SCAN") && step != "SCAN CONSTANT ROW" && !step.contains("json_each"))
-                    || step.ends_with("(workspace_id=?)")
-            });
-            let searches = plan.iter().any(|step| step.starts_with("SEARCH"));
-            if scans || !searches {
-                scanning.push(format!("{sql}\n  plan: {plan:?}"));
-            }
-        }
-        assert!(scanning.is_empty(), "{}", scanning.join("\n"));
     }
 }

@@ -1,7 +1,9 @@
 //! The shared storage contract, run against SQLite: each check gets a fresh database file in
 //! its own temporary directory, removed when the check ends.
 
-use nudge_core::{person::StoredActivity, Identifier, ObjectRef, PersonKey, Timestamp, Workspace, WorkspaceId};
+use nudge_core::{
+    person::StoredActivity, Identifier, ObjectRef, PersonKey, Timestamp, Workspace, WorkspaceId,
+};
 use nudge_store::{
     ActivityQuery, KeyHash, KeyOwner, KeyRecord, LogRecord, NewWorkspace, ObjectView, PersonView,
     Segment, Store, StoreResult, TxWork,

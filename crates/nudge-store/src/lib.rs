@@ -91,13 +91,20 @@ pub trait WriteTx {
     /// Appends to the workspace's ordered log and returns the new offset.
     fn append_log(&mut self, ws: WorkspaceId, entry: &LogEntry) -> StoreResult<i64>;
     /// Records a client dedupe key; `false` if it was already recorded (a duplicate).
-    fn record_dedupe_key(&mut self, ws: WorkspaceId, key: &str, now: Timestamp)
-        -> StoreResult<bool>;
+    fn record_dedupe_key(
+        &mut self,
+        ws: WorkspaceId,
+        key: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Forgets dedupe keys recorded before `before`; returns how many.
     fn prune_dedupe_keys(&mut self, before: Timestamp) -> StoreResult<u64>;
 
-    fn resolve(&mut self, ws: WorkspaceId, identifier: &Identifier)
-        -> StoreResult<Option<PersonKey>>;
+    fn resolve(
+        &mut self,
+        ws: WorkspaceId,
+        identifier: &Identifier,
+    ) -> StoreResult<Option<PersonKey>>;
     fn load_person(&mut self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Option<PersonState>>;
     /// Creates an empty person with this cio_id and returns its key.
     fn insert_person(
@@ -131,8 +138,12 @@ pub trait WriteTx {
 
     /// Adds or replaces the device with this token on this person (a token belongs to one
     /// person: it is taken from anyone else who had it).
-    fn upsert_device(&mut self, ws: WorkspaceId, key: PersonKey, device: &Device)
-        -> StoreResult<()>;
+    fn upsert_device(
+        &mut self,
+        ws: WorkspaceId,
+        key: PersonKey,
+        device: &Device,
+    ) -> StoreResult<()>;
     /// `true` if the person had that device.
     fn delete_device(&mut self, ws: WorkspaceId, key: PersonKey, token: &str) -> StoreResult<bool>;
 
@@ -148,8 +159,12 @@ pub trait WriteTx {
     /// Moves everything that hangs off `from` to `to`: identifiers, activities, devices
     /// (keeping `to`'s own on a token clash), segment memberships and relationships (keeping
     /// `to`'s own on a clash). `from`'s row itself is left for the caller to delete.
-    fn move_person_data(&mut self, ws: WorkspaceId, from: PersonKey, to: PersonKey)
-        -> StoreResult<()>;
+    fn move_person_data(
+        &mut self,
+        ws: WorkspaceId,
+        from: PersonKey,
+        to: PersonKey,
+    ) -> StoreResult<()>;
 
     /// `Some(true)` manual, `Some(false)` data-driven, `None` no such segment.
     fn segment_is_manual(&mut self, ws: WorkspaceId, segment_id: i64) -> StoreResult<Option<bool>>;

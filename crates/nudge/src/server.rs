@@ -110,6 +110,7 @@ pub async fn launch(
         ingestor,
         clock,
         metrics: metrics_handle(),
+        keys: Default::default(),
     };
     let app = nudge_api::router(state);
     let addr = listener.local_addr()?;

@@ -108,9 +108,7 @@ async fn malformed_and_mistyped_bodies(server: &TestServer) {
         ),
     ];
     for (path, body, expected) in cases {
-        let method = if path.ends_with("/x") {
-            Method::PUT
-        } else if path.ends_with("devices") {
+        let method = if path.ends_with("/x") || path.ends_with("devices") {
             Method::PUT
         } else {
             Method::POST

@@ -29,9 +29,13 @@ function binary() {
   return path.resolve(bin);
 }
 
+function tail(text) {
+  return text.split('\n').slice(-30).join('\n');
+}
+
 function logTail(logPath) {
   try {
-    return readFileSync(logPath, 'utf8').split('\n').slice(-30).join('\n');
+    return tail(readFileSync(logPath, 'utf8'));
   } catch {
     return '(no server log)';
   }
@@ -52,8 +56,9 @@ export async function startNudge() {
   });
   closeSync(logFd);
   const exited = once(child, 'exit');
+  exited.catch(() => {}); // a spawn failure is reported by the 'error' listener below
 
-  const baseUrl = await new Promise((resolve, reject) => {
+  const listening = new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -77,11 +82,24 @@ export async function startNudge() {
     });
   });
 
-  const creds = JSON.parse(await readFile(path.join(dataDir, 'credentials.json'), 'utf8'));
-  for (const key of ['workspace_id', 'site_id', 'track_api_key', 'app_api_key']) {
-    assert.ok(creds[key] !== undefined && creds[key] !== '', `credentials.json lacks ${key}`);
+  let baseUrl;
+  let creds;
+  try {
+    baseUrl = await listening;
+    creds = JSON.parse(await readFile(path.join(dataDir, 'credentials.json'), 'utf8'));
+    for (const key of ['workspace_id', 'site_id', 'track_api_key', 'app_api_key']) {
+      assert.ok(creds[key] !== undefined && creds[key] !== '', `credentials.json lacks ${key}`);
+    }
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      child.kill('SIGKILL');
+      await exited.catch(() => {});
+    }
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
   }
 
+  /** SIGTERM, then wait for exit (SIGKILL after STOP_TIMEOUT_MS). Keeps the data directory. */
   async function stop() {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -90,8 +108,7 @@ export async function startNudge() {
       clearTimeout(timer);
     }
     const [code, signal] = await exited;
-    await rm(dataDir, { recursive: true, force: true });
-    return { code, signal, log: logPath };
+    return { code, signal };
   }
 
   return { baseUrl, creds, dataDir, logPath, stop, child };
@@ -99,7 +116,8 @@ export async function startNudge() {
 
 /**
  * One server per test file: registers before/after hooks and returns a context whose fields
- * are filled once the server is up.
+ * are filled once the server is up. After the file's tests the server must exit 0 on SIGTERM
+ * and have logged no ERROR line. NUDGE_KEEP_DATA=1 keeps each data directory (and nudge.log).
  */
 export function useNudge() {
   const ctx = {};
@@ -109,10 +127,18 @@ export function useNudge() {
   });
   after(async () => {
     if (!ctx.stop) return;
-    const log = ctx.logPath;
-    const tail = logTail(log);
+    const keep = Boolean(process.env.NUDGE_KEEP_DATA);
     const { code, signal } = await ctx.stop();
-    assert.equal(code, 0, `nudge did not shut down cleanly on SIGTERM (signal ${signal})\n${tail}`);
+    const log = readFileSync(ctx.logPath, 'utf8');
+    if (keep) console.log(`# kept nudge data directory ${ctx.dataDir}`);
+    else await rm(ctx.dataDir, { recursive: true, force: true });
+    assert.equal(code, 0, `nudge did not shut down cleanly on SIGTERM (signal ${signal})\n${tail(log)}`);
+    // A 5xx is a server bug whatever the test expected; its log line says why.
+    const errors = log
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .split('\n')
+      .filter((line) => /\sERROR\s/.test(line));
+    assert.deepEqual(errors, [], 'the server logged errors during this file\'s tests');
   });
   return ctx;
 }

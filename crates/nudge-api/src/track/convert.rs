@@ -211,7 +211,7 @@ pub fn event(fields: EventFields<'_>, prefix: &str) -> Result<EventRecord, ApiEr
 /// A device: `token` (v1 sends it as `id`), `platform` (ios or android), optional
 /// `last_used`, and attributes (nested, or flattened as the Python client sends them).
 pub fn device(mut object: JsonMap, token_key: &str, prefix: &str) -> Result<Device, ApiError> {
-    let token = match object.remove(token_key) {
+    let token = match object.shift_remove(token_key) {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 500 => s,
         _ => {
             return Err(ApiError::bad_request(
@@ -220,7 +220,7 @@ pub fn device(mut object: JsonMap, token_key: &str, prefix: &str) -> Result<Devi
             ))
         }
     };
-    let platform = match object.remove("platform") {
+    let platform = match object.shift_remove("platform") {
         Some(Value::String(p)) if p == "ios" || p == "android" => p,
         other => {
             return Err(ApiError::bad_request(
@@ -232,11 +232,11 @@ pub fn device(mut object: JsonMap, token_key: &str, prefix: &str) -> Result<Devi
             ))
         }
     };
-    let last_used = match object.remove("last_used") {
+    let last_used = match object.shift_remove("last_used") {
         None | Some(Value::Null) => None,
         Some(value) => Some(unix_seconds(&value, &field(prefix, "last_used"))?),
     };
-    let mut attributes = match object.remove("attributes") {
+    let mut attributes = match object.shift_remove("attributes") {
         None | Some(Value::Null) => JsonMap::new(),
         Some(Value::Object(map)) => map,
         Some(_) => {

@@ -154,7 +154,7 @@ async fn add_device(
 ) -> Reply {
     let person = person(&identifier)?;
     let mut body = decode_object(&body)?;
-    let device = match body.remove("device") {
+    let device = match body.shift_remove("device") {
         Some(Value::Object(device)) => convert::device(device, "id", "device")?,
         _ => {
             return Err(ApiError::bad_request(

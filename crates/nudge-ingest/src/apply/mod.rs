@@ -69,11 +69,12 @@ impl Cx<'_> {
         &mut self,
         person: &Identifier,
     ) -> StoreResult<Result<PersonKey, String>> {
-        if self.tx.is_suppressed(self.ws, person)? {
-            return Ok(Err(format!("{person} is suppressed")));
-        }
+        // Suppression blocks creation; an identifier that resolves names a live person.
         if let Some(key) = self.tx.resolve(self.ws, person)? {
             return Ok(Ok(key));
+        }
+        if self.tx.is_suppressed(self.ws, person)? {
+            return Ok(Err(format!("{person} is suppressed")));
         }
         if person.kind() == IdentifierKind::CioId {
             return Ok(Err(format!("no person has cio_id {}", person.value())));

@@ -15,7 +15,10 @@ pub(crate) fn apply(cx: &mut Cx<'_>, operation: &Operation) -> StoreResult<Outco
                 Ok(key) => key,
                 Err(reason) => return Ok(Outcome::Dropped(reason)),
             };
-            cx.tx.upsert_device(cx.ws, key, device)?;
+            // Customer.io's default: a device without `last_used` was used when it was sent.
+            let mut device = device.clone();
+            device.last_used.get_or_insert(cx.now);
+            cx.tx.upsert_device(cx.ws, key, &device)?;
             let data = json!({"token": device.token, "platform": device.platform});
             cx.record(key, timeline(cx, ActivityKind::DeviceUpdated, data))?;
             Ok(Outcome::Applied)

@@ -57,11 +57,16 @@ pub fn activities_are_newest_first_and_page_by_seq(store: &dyn Store) {
     let expected: Vec<&Activity> = recorded.iter().rev().collect();
     assert_eq!(got, expected, "newest first, every field as recorded");
     assert!(everything.windows(2).all(|w| w[0].seq > w[1].seq));
-    assert_eq!(everything[0].recorded_at, at(1_002), "recorded_at is the write's now");
+    assert_eq!(
+        everything[0].recorded_at,
+        at(1_002),
+        "recorded_at is the write's now"
+    );
 
     let mut pages = Vec::new();
     let mut before_seq = None;
-    loop {
+    // Bounded: a backend that fails to advance must fail the check, not hang it.
+    for _ in 0..5 {
         let page = store
             .activities(
                 ws,
@@ -74,7 +79,11 @@ pub fn activities_are_newest_first_and_page_by_seq(store: &dyn Store) {
             .unwrap();
         let Some(last) = page.last() else { break };
         before_seq = Some(last.seq);
-        pages.push(page.iter().map(|a| a.activity.name.clone()).collect::<Vec<_>>());
+        pages.push(
+            page.iter()
+                .map(|a| a.activity.name.clone())
+                .collect::<Vec<_>>(),
+        );
     }
     assert_eq!(
         pages,
@@ -106,8 +115,16 @@ pub fn activities_filter_by_kind_and_name(store: &dyn Store) {
             "kinds {kinds:?}, name {name:?}"
         );
     };
-    check(&[], None, &["viewed", "home", "", "purchased", "/home", "viewed"]);
-    check(&[ActivityKind::Event], None, &["viewed", "purchased", "viewed"]);
+    check(
+        &[],
+        None,
+        &["viewed", "home", "", "purchased", "/home", "viewed"],
+    );
+    check(
+        &[ActivityKind::Event],
+        None,
+        &["viewed", "purchased", "viewed"],
+    );
     check(
         &[ActivityKind::Page, ActivityKind::AttributeChange],
         None,
@@ -138,12 +155,30 @@ pub fn activities_belong_to_one_person(store: &dyn Store) {
     let ana = person(store, lumen, "ana");
     let bob = person(store, lumen, "bob");
     let elsewhere = person(store, ember, "ana");
-    record(store, lumen, ana, &[activity(ActivityKind::Event, "ana's", 1)]);
-    record(store, lumen, bob, &[activity(ActivityKind::Event, "bob's", 1)]);
-    record(store, ember, elsewhere, &[activity(ActivityKind::Event, "ember's", 1)]);
+    record(
+        store,
+        lumen,
+        ana,
+        &[activity(ActivityKind::Event, "ana's", 1)],
+    );
+    record(
+        store,
+        lumen,
+        bob,
+        &[activity(ActivityKind::Event, "bob's", 1)],
+    );
+    record(
+        store,
+        ember,
+        elsewhere,
+        &[activity(ActivityKind::Event, "ember's", 1)],
+    );
     let all = query(&[], None, 10);
     assert_eq!(names(store, lumen, ana, &all), ["ana's"]);
     assert_eq!(names(store, lumen, bob, &all), ["bob's"]);
     assert_eq!(names(store, ember, elsewhere, &all), ["ember's"]);
-    assert!(names(store, ember, ana, &all).is_empty(), "keys are scoped to a workspace");
+    assert!(
+        names(store, ember, ana, &all).is_empty(),
+        "keys are scoped to a workspace"
+    );
 }

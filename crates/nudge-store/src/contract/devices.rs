@@ -7,7 +7,11 @@ use nudge_core::{Device, IdentifierKind, PersonKey, WorkspaceId};
 use serde_json::json;
 
 fn devices(store: &dyn Store, ws: WorkspaceId, key: PersonKey) -> Vec<Device> {
-    store.person(ws, key).unwrap().expect("person exists").devices
+    store
+        .person(ws, key)
+        .unwrap()
+        .expect("person exists")
+        .devices
 }
 
 pub fn devices_upsert_replace_and_delete(store: &dyn Store) {
@@ -20,7 +24,7 @@ pub fn devices_upsert_replace_and_delete(store: &dyn Store) {
         attributes: map(json!({"app_version": "1.0", "push": true})),
     };
     write(store, |tx| tx.upsert_device(ws, ana, &first));
-    assert_eq!(devices(store, ws, ana), [first.clone()]);
+    assert_eq!(devices(store, ws, ana), std::slice::from_ref(&first));
 
     // The same token again replaces the device whole, attributes included.
     let replaced = Device {
@@ -30,13 +34,18 @@ pub fn devices_upsert_replace_and_delete(store: &dyn Store) {
         attributes: map(json!({"app_version": "2.0"})),
     };
     write(store, |tx| tx.upsert_device(ws, ana, &replaced));
-    assert_eq!(devices(store, ws, ana), [replaced.clone()]);
+    assert_eq!(devices(store, ws, ana), std::slice::from_ref(&replaced));
 
-    write(store, |tx| tx.upsert_device(ws, ana, &device("tok-2", "ios")));
+    write(store, |tx| {
+        tx.upsert_device(ws, ana, &device("tok-2", "ios"))
+    });
     assert_eq!(devices(store, ws, ana).len(), 2);
 
     assert!(write(store, |tx| tx.delete_device(ws, ana, "tok-1")));
-    assert!(!write(store, |tx| tx.delete_device(ws, ana, "tok-1")), "already gone");
+    assert!(
+        !write(store, |tx| tx.delete_device(ws, ana, "tok-1")),
+        "already gone"
+    );
     assert!(!write(store, |tx| tx.delete_device(ws, ana, "never-seen")));
     assert_eq!(devices(store, ws, ana), [device("tok-2", "ios")]);
 }
@@ -53,7 +62,9 @@ pub fn device_token_moves_between_people(store: &dyn Store) {
     });
 
     // Bob signs in on Ana's phone: the token is his now.
-    write(store, |tx| tx.upsert_device(lumen, bob, &device("shared", "ios")));
+    write(store, |tx| {
+        tx.upsert_device(lumen, bob, &device("shared", "ios"))
+    });
     assert!(devices(store, lumen, ana).is_empty());
     assert_eq!(devices(store, lumen, bob), [device("shared", "ios")]);
     // Deleting through the old owner does nothing; through the new one it works.
@@ -74,20 +85,40 @@ pub fn suppression_is_set_unset_and_checked_per_identifier(store: &dyn Store) {
     assert!(!check(lumen, IdentifierKind::Id, "ana"));
 
     // Suppression needs no person: it blocks an identifier from being used again.
-    write(store, |tx| tx.set_suppressed(lumen, &id("ana"), true, at(1)));
+    write(store, |tx| {
+        tx.set_suppressed(lumen, &id("ana"), true, at(1))
+    });
     assert!(check(lumen, IdentifierKind::Id, "ana"));
-    write(store, |tx| tx.set_suppressed(lumen, &id("ana"), true, at(2)));
-    assert!(check(lumen, IdentifierKind::Id, "ana"), "suppressing twice is harmless");
-    assert!(!check(lumen, IdentifierKind::Id, "Ana"), "values match exactly");
+    write(store, |tx| {
+        tx.set_suppressed(lumen, &id("ana"), true, at(2))
+    });
+    assert!(
+        check(lumen, IdentifierKind::Id, "ana"),
+        "suppressing twice is harmless"
+    );
+    assert!(
+        !check(lumen, IdentifierKind::Id, "Ana"),
+        "values match exactly"
+    );
     assert!(!check(ember, IdentifierKind::Id, "ana"), "per workspace");
-    assert!(!check(lumen, IdentifierKind::AnonymousId, "ana"), "per kind");
+    assert!(
+        !check(lumen, IdentifierKind::AnonymousId, "ana"),
+        "per kind"
+    );
 
     write(store, |tx| {
         tx.set_suppressed(lumen, &email("ana@example.com"), true, at(3))
     });
-    write(store, |tx| tx.set_suppressed(lumen, &id("ana"), false, at(4)));
+    write(store, |tx| {
+        tx.set_suppressed(lumen, &id("ana"), false, at(4))
+    });
     assert!(!check(lumen, IdentifierKind::Id, "ana"));
     assert!(check(lumen, IdentifierKind::Email, "ana@example.com"));
-    write(store, |tx| tx.set_suppressed(lumen, &id("ana"), false, at(5)));
-    assert!(!check(lumen, IdentifierKind::Id, "ana"), "unsuppressing twice is harmless");
+    write(store, |tx| {
+        tx.set_suppressed(lumen, &id("ana"), false, at(5))
+    });
+    assert!(
+        !check(lumen, IdentifierKind::Id, "ana"),
+        "unsuppressing twice is harmless"
+    );
 }

@@ -57,7 +57,11 @@ pub fn log_offsets_increase_and_read_back_in_order(store: &dyn Store) {
 
     let page = store.read_log(ws, offsets[1], 2).unwrap();
     let page_offsets: Vec<i64> = page.iter().map(|r| r.offset).collect();
-    assert_eq!(page_offsets, offsets[2..4], "after is exclusive, limit caps");
+    assert_eq!(
+        page_offsets,
+        offsets[2..4],
+        "after is exclusive, limit caps"
+    );
     assert_eq!(page[0].entry, entries[2]);
 
     assert!(store.read_log(ws, offsets[4], 100).unwrap().is_empty());
@@ -81,7 +85,10 @@ pub fn log_is_per_workspace(store: &dyn Store) {
     assert_eq!(lumen_log, [a[0], c[0]]);
     let ember_log = store.read_log(ember, 0, 10).unwrap();
     assert_eq!(ember_log.len(), 1);
-    assert_eq!((ember_log[0].offset, &ember_log[0].entry), (b[0], &entry(2)));
+    assert_eq!(
+        (ember_log[0].offset, &ember_log[0].entry),
+        (b[0], &entry(2))
+    );
 }
 
 pub fn dedupe_key_recorded_twice_is_a_duplicate(store: &dyn Store) {
@@ -93,7 +100,10 @@ pub fn dedupe_key_recorded_twice_is_a_duplicate(store: &dyn Store) {
         ))
     });
     assert!(first, "a new key is recorded");
-    assert!(!again, "the same key in the same transaction is a duplicate");
+    assert!(
+        !again,
+        "the same key in the same transaction is a duplicate"
+    );
     let later = write(store, |tx| tx.record_dedupe_key(ws, "01HZA", at(3)));
     assert!(!later, "and in a later transaction");
     let other = write(store, |tx| tx.record_dedupe_key(ws, "01hza", at(3)));
@@ -109,7 +119,10 @@ pub fn dedupe_keys_are_per_workspace(store: &dyn Store) {
             tx.record_dedupe_key(ember, "01HZA", at(1))?,
         ))
     });
-    assert!(in_lumen && in_ember, "one workspace's key is no duplicate in another");
+    assert!(
+        in_lumen && in_ember,
+        "one workspace's key is no duplicate in another"
+    );
 }
 
 pub fn prune_dedupe_keys_forgets_only_older_keys(store: &dyn Store) {

@@ -41,8 +41,14 @@ fn segment_ids(store: &dyn Store, ws: WorkspaceId, key: PersonKey) -> Vec<i64> {
 
 pub fn move_person_data_moves_everything(store: &dyn Store) {
     let ws = workspace(store, "lumen");
-    let only_old = store.create_manual_segment(ws, "old", "", at(1)).unwrap().id;
-    let only_new = store.create_manual_segment(ws, "new", "", at(1)).unwrap().id;
+    let only_old = store
+        .create_manual_segment(ws, "old", "", at(1))
+        .unwrap()
+        .id;
+    let only_new = store
+        .create_manual_segment(ws, "new", "", at(1))
+        .unwrap()
+        .id;
     let (from, to) = write(store, |tx| {
         let from = new_person(tx, ws, "anon-visitor")?;
         let to = new_person(tx, ws, "ana")?;
@@ -54,8 +60,20 @@ pub fn move_person_data_moves_everything(store: &dyn Store) {
         tx.upsert_device(ws, to, &device("tok-to", "android"))?;
         tx.set_segment_membership(ws, only_old, from, true, at(4))?;
         tx.set_segment_membership(ws, only_new, to, true, at(4))?;
-        tx.set_relationship(ws, from, &object("acme"), Some(&map(json!({"r": 1}))), at(5))?;
-        tx.set_relationship(ws, to, &object("initech"), Some(&map(json!({"r": 2}))), at(5))?;
+        tx.set_relationship(
+            ws,
+            from,
+            &object("acme"),
+            Some(&map(json!({"r": 1}))),
+            at(5),
+        )?;
+        tx.set_relationship(
+            ws,
+            to,
+            &object("initech"),
+            Some(&map(json!({"r": 2}))),
+            at(5),
+        )?;
         Ok((from, to))
     });
 
@@ -88,7 +106,10 @@ pub fn move_person_data_moves_everything(store: &dyn Store) {
 
 pub fn move_person_data_keeps_the_targets_own_on_a_clash(store: &dyn Store) {
     let ws = workspace(store, "lumen");
-    let both = store.create_manual_segment(ws, "both", "", at(1)).unwrap().id;
+    let both = store
+        .create_manual_segment(ws, "both", "", at(1))
+        .unwrap()
+        .id;
     let (from, to) = write(store, |tx| {
         let from = new_person(tx, ws, "old")?;
         let to = new_person(tx, ws, "new")?;

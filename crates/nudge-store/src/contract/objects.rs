@@ -43,11 +43,21 @@ pub fn objects_upsert_merges_attributes(store: &dyn Store) {
 
     // Creating with only removals still creates the object, with no attributes.
     let empty = object("company", "empty");
-    write(store, |tx| tx.upsert_object(lumen, &empty, &map(json!({"x": null})), at(3)));
-    assert!(store.object(lumen, &empty).unwrap().unwrap().attributes.is_empty());
+    write(store, |tx| {
+        tx.upsert_object(lumen, &empty, &map(json!({"x": null})), at(3))
+    });
+    assert!(store
+        .object(lumen, &empty)
+        .unwrap()
+        .unwrap()
+        .attributes
+        .is_empty());
 
     // Objects are addressed by type and id, per workspace.
-    assert_eq!(store.object(lumen, &object("account", "acme")).unwrap(), None);
+    assert_eq!(
+        store.object(lumen, &object("account", "acme")).unwrap(),
+        None
+    );
     assert_eq!(store.object(ember, &acme).unwrap(), None);
 }
 
@@ -67,14 +77,23 @@ pub fn delete_object_removes_its_relationships(store: &dyn Store) {
 
     assert!(write(store, |tx| tx.delete_object(ws, &acme)));
     assert_eq!(store.object(ws, &acme).unwrap(), None);
-    assert!(!write(store, |tx| tx.delete_object(ws, &acme)), "already gone");
+    assert!(
+        !write(store, |tx| tx.delete_object(ws, &acme)),
+        "already gone"
+    );
 
     // Re-created, it starts bare: the old relationships were deleted, not hidden.
-    write(store, |tx| tx.upsert_object(ws, &acme, &map(json!({})), at(2)));
+    write(store, |tx| {
+        tx.upsert_object(ws, &acme, &map(json!({})), at(2))
+    });
     let fresh = store.object(ws, &acme).unwrap().unwrap();
     assert!(fresh.attributes.is_empty() && fresh.relationships.is_empty());
     let other = store.object(ws, &initech).unwrap().unwrap();
-    assert_eq!(other.relationships, [(ana, map(json!({})))], "other objects untouched");
+    assert_eq!(
+        other.relationships,
+        [(ana, map(json!({})))],
+        "other objects untouched"
+    );
 }
 
 pub fn set_relationship_adds_replaces_and_removes(store: &dyn Store) {
@@ -90,7 +109,10 @@ pub fn set_relationship_adds_replaces_and_removes(store: &dyn Store) {
     };
 
     relate(ana, Some(json!({"role": "admin"})), 1);
-    let view = store.object(ws, &acme).unwrap().expect("relating creates the object");
+    let view = store
+        .object(ws, &acme)
+        .unwrap()
+        .expect("relating creates the object");
     assert!(view.attributes.is_empty());
     assert_eq!(view.relationships, [(ana, map(json!({"role": "admin"})))]);
 
@@ -102,17 +124,30 @@ pub fn set_relationship_adds_replaces_and_removes(store: &dyn Store) {
     ];
     expected.sort_by_key(|(key, _)| *key);
     let view = sorted(store.object(ws, &acme).unwrap().unwrap());
-    assert_eq!(view.relationships, expected, "attributes replaced, not merged");
+    assert_eq!(
+        view.relationships, expected,
+        "attributes replaced, not merged"
+    );
 
     relate(ana, None, 4);
-    let view = store.object(ws, &acme).unwrap().expect("the object outlives relationships");
+    let view = store
+        .object(ws, &acme)
+        .unwrap()
+        .expect("the object outlives relationships");
     assert_eq!(view.relationships, [(bob, map(json!({"role": "member"})))]);
     relate(ana, None, 5);
     relate(bob, None, 6);
-    assert!(store.object(ws, &acme).unwrap().unwrap().relationships.is_empty());
+    assert!(store
+        .object(ws, &acme)
+        .unwrap()
+        .unwrap()
+        .relationships
+        .is_empty());
 
     // Relating to an existing object leaves its attributes alone.
-    write(store, |tx| tx.upsert_object(ws, &acme, &map(json!({"name": "Acme"})), at(7)));
+    write(store, |tx| {
+        tx.upsert_object(ws, &acme, &map(json!({"name": "Acme"})), at(7))
+    });
     relate(bob, Some(json!({})), 8);
     let view = store.object(ws, &acme).unwrap().unwrap();
     assert_eq!(view.attributes, map(json!({"name": "Acme"})));

@@ -26,14 +26,23 @@ pub fn identifiers_resolve_relink_and_unlink(store: &dyn Store) {
     assert_eq!(store.resolve(ws, &shared).unwrap(), Some(bob));
     let ana_view = store.person(ws, ana).unwrap().unwrap();
     assert!(!ana_view.identifiers.contains(&shared));
-    assert!(store.person(ws, bob).unwrap().unwrap().identifiers.contains(&shared));
+    assert!(store
+        .person(ws, bob)
+        .unwrap()
+        .unwrap()
+        .identifiers
+        .contains(&shared));
 
     write(store, |tx| tx.unlink_identifier(ws, &shared));
     assert_eq!(store.resolve(ws, &shared).unwrap(), None);
     assert_eq!(write(store, |tx| tx.resolve(ws, &shared)), None);
     // Unlinking what is not linked is harmless.
     write(store, |tx| tx.unlink_identifier(ws, &shared));
-    assert_eq!(store.resolve(ws, &id("bob")).unwrap(), Some(bob), "others untouched");
+    assert_eq!(
+        store.resolve(ws, &id("bob")).unwrap(),
+        Some(bob),
+        "others untouched"
+    );
     assert_eq!(store.resolve(ws, &id("nobody")).unwrap(), None);
 }
 
@@ -108,7 +117,10 @@ pub fn person_insert_load_save_round_trip(store: &dyn Store) {
         ..expected.clone()
     };
     write(store, |tx| tx.save_person(ws, &saved));
-    assert_eq!(write(store, |tx| tx.load_person(ws, key)), Some(saved.clone()));
+    assert_eq!(
+        write(store, |tx| tx.load_person(ws, key)),
+        Some(saved.clone())
+    );
     assert_eq!(store.person(ws, key).unwrap().unwrap().state, saved);
     let untouched = store.person(ws, other).unwrap().unwrap().state;
     assert_eq!(untouched.cio_id, "cio-2");
@@ -141,7 +153,9 @@ pub fn delete_person_removes_everything_hanging_off_them(store: &dyn Store) {
         tx.set_relationship(ws, key, &company, Some(&map(json!({"role": name}))), at(5))?;
         Ok(key)
     };
-    let (ana, bob) = write(store, |tx| Ok((setup(tx, "ana", "t-ana")?, setup(tx, "bob", "t-bob")?)));
+    let (ana, bob) = write(store, |tx| {
+        Ok((setup(tx, "ana", "t-ana")?, setup(tx, "bob", "t-bob")?))
+    });
 
     write(store, |tx| tx.delete_person(ws, ana));
 
@@ -157,8 +171,14 @@ pub fn delete_person_removes_everything_hanging_off_them(store: &dyn Store) {
     };
     assert!(store.activities(ws, ana, &all).unwrap().is_empty());
     assert!(store.person_segments(ws, ana).unwrap().is_empty());
-    assert!(!write(store, |tx| tx.delete_device(ws, ana, "t-ana")), "device gone");
-    let related = store.object(ws, &company).unwrap().expect("the object stays");
+    assert!(
+        !write(store, |tx| tx.delete_device(ws, ana, "t-ana")),
+        "device gone"
+    );
+    let related = store
+        .object(ws, &company)
+        .unwrap()
+        .expect("the object stays");
     assert_eq!(related.relationships, [(bob, map(json!({"role": "bob"})))]);
 
     // Bob is untouched.

@@ -26,14 +26,22 @@ pub fn write_commits_on_ok(store: &dyn Store) {
     let key = write(store, |tx| {
         let key = new_person(tx, ws, "u1")?;
         tx.append_log(ws, &log_entry())?;
-        tx.record_activity(ws, key, &activity(ActivityKind::Event, "viewed", 50), at(60))?;
+        tx.record_activity(
+            ws,
+            key,
+            &activity(ActivityKind::Event, "viewed", 50),
+            at(60),
+        )?;
         Ok(key)
     });
     // Read-your-writes: the read side sees the commit as soon as `write` returns.
     assert_eq!(store.resolve(ws, &id("u1")).unwrap(), Some(key));
     assert!(store.person(ws, key).unwrap().is_some());
     assert_eq!(store.read_log(ws, 0, 10).unwrap().len(), 1);
-    assert_eq!(store.activities(ws, key, &all_activities()).unwrap().len(), 1);
+    assert_eq!(
+        store.activities(ws, key, &all_activities()).unwrap().len(),
+        1
+    );
     // And a later transaction sees it too.
     let seen = write(store, |tx| tx.resolve(ws, &id("u1")));
     assert_eq!(seen, Some(key));
@@ -80,12 +88,23 @@ pub fn write_rolls_back_everything_on_err(store: &dyn Store) {
         "{result:?}"
     );
     assert!(stranger.is_some(), "the work ran");
-    assert!(store.read_log(ws, 0, 10).unwrap().is_empty(), "no log entry");
+    assert!(
+        store.read_log(ws, 0, 10).unwrap().is_empty(),
+        "no log entry"
+    );
     assert_eq!(store.resolve(ws, &id("u2")).unwrap(), None, "no new person");
     assert_eq!(store.person(ws, stranger.unwrap()).unwrap(), None);
-    assert_eq!(store.resolve(ws, &id("u1")).unwrap(), Some(existing), "unlink undone");
+    assert_eq!(
+        store.resolve(ws, &id("u1")).unwrap(),
+        Some(existing),
+        "unlink undone"
+    );
     assert_eq!(store.resolve(ws, &email("ana@example.com")).unwrap(), None);
-    assert_eq!(store.person(ws, existing).unwrap().unwrap(), before, "person unchanged");
+    assert_eq!(
+        store.person(ws, existing).unwrap().unwrap(),
+        before,
+        "person unchanged"
+    );
     assert!(store
         .activities(ws, existing, &all_activities())
         .unwrap()

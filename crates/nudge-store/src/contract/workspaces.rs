@@ -21,14 +21,20 @@ pub fn workspace_round_trip(store: &dyn Store) {
     assert_eq!(created.name, "lumen");
     assert_eq!(created.env, Env::Staging);
     assert_eq!(created.site_id, "site-1");
-    let owner = store.find_key(&[7; 32]).unwrap().expect("key opens the workspace");
+    let owner = store
+        .find_key(&[7; 32])
+        .unwrap()
+        .expect("key opens the workspace");
     assert_eq!(owner.workspace, created);
     assert_eq!(owner.kind, ApiKind::Track);
     assert!(store.find_key(&[8; 32]).unwrap().is_none());
 }
 
 pub fn workspaces_are_listed_and_found_by_name(store: &dyn Store) {
-    assert!(store.workspaces().unwrap().is_empty(), "a fresh store has no workspace");
+    assert!(
+        store.workspaces().unwrap().is_empty(),
+        "a fresh store has no workspace"
+    );
     let first = workspace(store, "lumen");
     let second = workspace(store, "ember");
     assert_ne!(first, second);
@@ -38,11 +44,17 @@ pub fn workspaces_are_listed_and_found_by_name(store: &dyn Store) {
     let names: Vec<&str> = listed.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["lumen", "ember"]);
 
-    let found = store.workspace_by_name("ember").unwrap().expect("found by name");
+    let found = store
+        .workspace_by_name("ember")
+        .unwrap()
+        .expect("found by name");
     assert_eq!(found.id, second);
     assert_eq!(found.site_id, "site-ember");
     assert_eq!(found.env, Env::Production);
-    assert!(store.workspace_by_name("Ember").unwrap().is_none(), "names match exactly");
+    assert!(
+        store.workspace_by_name("Ember").unwrap().is_none(),
+        "names match exactly"
+    );
     assert!(store.workspace_by_name("nope").unwrap().is_none());
 }
 
@@ -98,12 +110,27 @@ pub fn replace_keys_retires_the_old_keys(store: &dyn Store) {
     store
         .replace_keys(ws, &[key(ApiKind::Track, 3), key(ApiKind::Pipelines, 4)])
         .unwrap();
-    assert!(store.find_key(&[1; 32]).unwrap().is_none(), "old track key retired");
-    assert!(store.find_key(&[2; 32]).unwrap().is_none(), "old app key retired");
-    let track = store.find_key(&[3; 32]).unwrap().expect("new track key works");
+    assert!(
+        store.find_key(&[1; 32]).unwrap().is_none(),
+        "old track key retired"
+    );
+    assert!(
+        store.find_key(&[2; 32]).unwrap().is_none(),
+        "old app key retired"
+    );
+    let track = store
+        .find_key(&[3; 32])
+        .unwrap()
+        .expect("new track key works");
     assert_eq!((track.workspace.id, track.kind), (ws, ApiKind::Track));
-    let pipelines = store.find_key(&[4; 32]).unwrap().expect("new pipelines key works");
-    assert_eq!((pipelines.workspace.id, pipelines.kind), (ws, ApiKind::Pipelines));
+    let pipelines = store
+        .find_key(&[4; 32])
+        .unwrap()
+        .expect("new pipelines key works");
+    assert_eq!(
+        (pipelines.workspace.id, pipelines.kind),
+        (ws, ApiKind::Pipelines)
+    );
 
     store.replace_keys(ws, &[]).unwrap();
     assert!(store.find_key(&[3; 32]).unwrap().is_none());
@@ -113,15 +140,26 @@ pub fn replace_keys_retires_the_old_keys(store: &dyn Store) {
 pub fn keys_open_only_their_own_workspace(store: &dyn Store) {
     let lumen = workspace_with_keys(store, "lumen", vec![key(ApiKind::Track, 1)]);
     let ember = workspace_with_keys(store, "ember", vec![key(ApiKind::App, 2)]);
-    assert_eq!(store.find_key(&[1; 32]).unwrap().unwrap().workspace.id, lumen);
+    assert_eq!(
+        store.find_key(&[1; 32]).unwrap().unwrap().workspace.id,
+        lumen
+    );
     let owner = store.find_key(&[2; 32]).unwrap().unwrap();
     assert_eq!((owner.workspace.id, owner.kind), (ember, ApiKind::App));
     assert_eq!(owner.workspace.name, "ember");
 
     // Rotating one workspace's keys leaves the other's alone.
-    store.replace_keys(lumen, &[key(ApiKind::Track, 5)]).unwrap();
-    assert_eq!(store.find_key(&[2; 32]).unwrap().unwrap().workspace.id, ember);
-    assert_eq!(store.find_key(&[5; 32]).unwrap().unwrap().workspace.id, lumen);
+    store
+        .replace_keys(lumen, &[key(ApiKind::Track, 5)])
+        .unwrap();
+    assert_eq!(
+        store.find_key(&[2; 32]).unwrap().unwrap().workspace.id,
+        ember
+    );
+    assert_eq!(
+        store.find_key(&[5; 32]).unwrap().unwrap().workspace.id,
+        lumen
+    );
 }
 
 pub fn ping_answers(store: &dyn Store) {

@@ -18,7 +18,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::Request;
 use nudge_core::{Activity, ActivityKind, EventKind, EventRecord, Identifier, IdentifierKind};
-use nudge_core::{Clock, Operation, SystemClock, WorkspaceId};
+use nudge_core::{Clock, Operation, PersonKey, SystemClock, WorkspaceId};
 use nudge_store::LogEntry;
 use serde_json::json;
 
@@ -149,18 +149,19 @@ async fn bench_store(store: &'static str, args: &BenchArgs) -> anyhow::Result<St
     })
 }
 
+/// One row of the raw-insert baseline: what ingestion writes for one event.
+type BaselineRow = (WorkspaceId, LogEntry, PersonKey, Activity);
+
 /// Inserts `rows` event-log and activity rows, the same rows the Track phase wrote, in
 /// transactions of `batch` rows, straight into the store.
 fn raw_insert(args: &StoreArgs, rows: usize, batch: usize) -> anyhow::Result<(usize, f64)> {
     let ws = WorkspaceId(1);
     let now = SystemClock.now();
     let person = Identifier::new(IdentifierKind::Id, "bench-0-0")?;
-    let make = |n: usize| {
-        let data = json!({"product_id": format!("p-{n}"), "variant_id": "v-1", "category": "serum",
-            "price": 42.5})
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let make = |n: usize, key: PersonKey| -> BaselineRow {
+        let data = json!({"product_id": format!("p-{n}"), "variant_id": "v-1",
+            "category": "serum", "price": 42.5});
+        let data = data.as_object().cloned().unwrap_or_default();
         let event = EventRecord {
             kind: EventKind::Event,
             name: "Product Viewed".into(),
@@ -168,13 +169,14 @@ fn raw_insert(args: &StoreArgs, rows: usize, batch: usize) -> anyhow::Result<(us
             timestamp: None,
             data: data.clone(),
         };
+        let operation = Operation::Track {
+            person: person.clone(),
+            event,
+        };
         let entry = LogEntry {
             source: "track_v1".into(),
             received_at: now,
-            operation: Operation::Track {
-                person: person.clone(),
-                event,
-            },
+            operation,
         };
         let activity = Activity {
             kind: ActivityKind::Event,
@@ -184,35 +186,27 @@ fn raw_insert(args: &StoreArgs, rows: usize, batch: usize) -> anyhow::Result<(us
             event_id: None,
             can_trigger: true,
         };
-        (entry, activity)
+        (ws, entry, key, activity)
     };
-    let insert = |chunks: &mut dyn FnMut(
-        &[(WorkspaceId, LogEntry, nudge_core::PersonKey, Activity)],
-    ) -> anyhow::Result<()>,
-                  key: nudge_core::PersonKey|
-     -> anyhow::Result<f64> {
-        let all: Vec<_> = (0..rows)
-            .map(|n| {
-                let (e, a) = make(n);
-                (ws, e, key, a)
-            })
-            .collect();
+    let timed = |key: PersonKey,
+                 insert: &dyn Fn(&[BaselineRow]) -> nudge_store::StoreResult<()>| {
+        let all: Vec<BaselineRow> = (0..rows).map(|n| make(n, key)).collect();
         let started = Instant::now();
         for chunk in all.chunks(batch) {
-            chunks(chunk)?;
+            insert(chunk)?;
         }
-        Ok(rows as f64 / started.elapsed().as_secs_f64())
+        anyhow::Ok(rows as f64 / started.elapsed().as_secs_f64())
     };
     let per_second = match args.database()? {
         Database::Sqlite(path) => {
             let store = nudge_store_sqlite::SqliteStore::open(&path)?;
             let key = nudge_store::Store::resolve(&store, ws, &person)?.context("bench person")?;
-            insert(&mut |chunk| Ok(store.raw_insert_baseline(chunk)?), key)?
+            timed(key, &|chunk| store.raw_insert_baseline(chunk))?
         }
         Database::Postgres(url) => {
             let store = nudge_store_postgres::PostgresStore::connect(&url)?;
             let key = nudge_store::Store::resolve(&store, ws, &person)?.context("bench person")?;
-            insert(&mut |chunk| Ok(store.raw_insert_baseline(chunk)?), key)?
+            timed(key, &|chunk| store.raw_insert_baseline(chunk))?
         }
     };
     Ok((rows, per_second))
