@@ -219,7 +219,8 @@ fn apply_submission(
 }
 
 fn count(submission: &Submission, outcomes: &[Outcome]) {
-    let workspace = submission.ws.to_string();
+    // One counter update per (operation, result) of the submission, not one per operation.
+    let mut tally: Vec<(&'static str, &'static str, u64)> = Vec::new();
     for (operation, outcome) in submission.operations.iter().zip(outcomes) {
         let result = match outcome {
             Outcome::Applied => "applied",
@@ -227,8 +228,15 @@ fn count(submission: &Submission, outcomes: &[Outcome]) {
             Outcome::Dropped(_) => "dropped",
             Outcome::Refused(_) => "refused",
         };
+        match tally.iter_mut().find(|(o, r, _)| *o == operation.name() && *r == result) {
+            Some(entry) => entry.2 += 1,
+            None => tally.push((operation.name(), result, 1)),
+        }
+    }
+    let workspace = submission.ws.to_string();
+    for (operation, result, n) in tally {
         metrics::counter!("nudge_operations_total",
-            "workspace" => workspace.clone(), "operation" => operation.name(), "result" => result)
-        .increment(1);
+            "workspace" => workspace.clone(), "operation" => operation, "result" => result)
+        .increment(n);
     }
 }

@@ -5,6 +5,7 @@
 //! writer. No rusqlite type leaves this crate.
 
 mod admin;
+mod checkpoint;
 mod codec;
 mod errors;
 pub mod migrations;
@@ -58,6 +59,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Pool<SqliteConnectionManager>,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -86,10 +88,12 @@ impl SqliteStore {
             .min_idle(Some(1))
             .build(manager)
             .map_err(from_pool)?;
+        let checkpointer = checkpoint::Checkpointer::start(path, options.busy_timeout)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers,
+            checkpointer,
         })
     }
 
@@ -135,6 +139,7 @@ impl SqliteStore {
             .map_err(from_sqlite)?;
         let out = work(&tx)?;
         tx.commit().map_err(from_sqlite)?;
+        self.checkpointer.committed();
         Ok(out)
     }
 
@@ -176,8 +181,11 @@ fn configure_writer(conn: &Connection, busy_timeout: Duration) -> StoreResult<()
         )));
     }
     // FULL: in WAL mode, NORMAL may lose the last commits on power loss; a 2xx must not.
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(from_sqlite)
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {};",
+        checkpoint::WRITER_AUTOCHECKPOINT_PAGES
+    ))
+    .map_err(from_sqlite)
 }
 
 fn configure_reader(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::Result<()> {

@@ -352,3 +352,82 @@ fn object_operations(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON, biased towards the keys and values the decoders look at.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("action".to_string()),
+            Just("identifiers".to_string()),
+            Just("attributes".to_string()),
+            Just("name".to_string()),
+            Just("id".to_string()),
+            Just("email".to_string()),
+            Just("timestamp".to_string()),
+            Just("device".to_string()),
+            Just("token".to_string()),
+            Just("platform".to_string()),
+            Just("primary".to_string()),
+            Just("secondary".to_string()),
+            Just("cio_relationships".to_string()),
+            Just("object_type_id".to_string()),
+            Just("object_id".to_string()),
+            "[a-z_]{1,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            prop_oneof![
+                Just("person"), Just("object"), Just("delivery"), Just("identify"), Just("event"),
+                Just("merge"), Just("add_device"), Just("delete_relationships"), Just("ios"),
+                Just("a@b.co"), Just("01ARZ3NDEKTSV4RRFFQ69G5FAV"), Just(""), Just("1"),
+            ]
+            .prop_map(|s| Value::String(s.to_string())),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn random_json_is_decoded_or_refused_with_a_4xx(value in json_value()) {
+            match operations(&value, "") {
+                Ok(ops) => prop_assert!(!ops.is_empty()),
+                Err(e) => prop_assert!(e.status.is_client_error(), "{:?}", e),
+            }
+            if let Value::Object(map) = &value {
+                let person = Identifier::new(IdentifierKind::Id, "p").unwrap();
+                if let Err(e) = convert::identify(person, map.clone(), "") {
+                    prop_assert!(e.status.is_client_error());
+                }
+                let fields = EventFields {
+                    kind: map.get("type").and_then(Value::as_str),
+                    name: map.get("name"),
+                    id: map.get("id"),
+                    timestamp: map.get("timestamp"),
+                    data: map.get("attributes"),
+                    data_field: "attributes",
+                };
+                if let Err(e) = convert::event(fields, "") {
+                    prop_assert!(e.status.is_client_error());
+                }
+                if let Err(e) = convert::device(map.clone(), "token", "device") {
+                    prop_assert!(e.status.is_client_error());
+                }
+            }
+        }
+    }
+}
