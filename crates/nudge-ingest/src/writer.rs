@@ -228,7 +228,10 @@ fn count(submission: &Submission, outcomes: &[Outcome]) {
             Outcome::Dropped(_) => "dropped",
             Outcome::Refused(_) => "refused",
         };
-        match tally.iter_mut().find(|(o, r, _)| *o == operation.name() && *r == result) {
+        match tally
+            .iter_mut()
+            .find(|(o, r, _)| *o == operation.name() && *r == result)
+        {
             Some(entry) => entry.2 += 1,
             None => tally.push((operation.name(), result, 1)),
         }

@@ -12,8 +12,8 @@ use postgres::{Client, NoTls};
 use crate::test_database::TestDatabase;
 use crate::{admin, event_rows, objects, read, write_tx, PostgresStore};
 
-/// A placeholder argument of the type the server inferred for a parameter.
-fn placeholder(ty: &Type) -> Box<dyn ToSql + Sync> {
+/// A sample argument of the type the server inferred for a parameter.
+fn sample_argument(ty: &Type) -> Box<dyn ToSql + Sync> {
     match *ty {
         Type::INT8 => Box::new(1_i64),
         Type::INT4 => Box::new(1_i32),
@@ -21,14 +21,14 @@ fn placeholder(ty: &Type) -> Box<dyn ToSql + Sync> {
         Type::BOOL => Box::new(true),
         Type::BYTEA => Box::new(vec![0_u8; 32]),
         Type::TEXT_ARRAY => Box::new(vec!["event"]),
-        ref other => panic!("no placeholder for parameter type {other}"),
+        ref other => panic!("no sample_argument for parameter type {other}"),
     }
 }
 
 /// The plan PostgreSQL would run `sql` with when a sequential scan is priced out of reach.
 fn plan(client: &mut Client, sql: &str) -> serde_json::Value {
     let statement = client.prepare(sql).unwrap();
-    let args: Vec<Box<dyn ToSql + Sync>> = statement.params().iter().map(placeholder).collect();
+    let args: Vec<Box<dyn ToSql + Sync>> = statement.params().iter().map(sample_argument).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
     let row = client
         .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &refs)

@@ -52,7 +52,7 @@ impl Checkpointer {
     /// Called after every commit; asks for a checkpoint every [`COMMITS_PER_CHECKPOINT`].
     pub(crate) fn committed(&self) {
         let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % COMMITS_PER_CHECKPOINT == 0 {
+        if n.is_multiple_of(COMMITS_PER_CHECKPOINT) {
             if let Some(requests) = &self.requests {
                 // A request already pending covers this one.
                 let _ = requests.try_send(());

@@ -69,10 +69,10 @@ async fn delete_person(
     TrackAuth(ws): TrackAuth,
     Path(identifier): Path<String>,
 ) -> Reply {
-    let operation = Operation::DeletePerson {
-        person: person(&identifier)?,
-    };
-    submit_one(&state, ws.id, SOURCE, operation).await
+    person_action(&state, &ws, &identifier, |person| Operation::DeletePerson {
+        person,
+    })
+    .await
 }
 
 fn event_from(body: &nudge_core::JsonMap) -> Result<nudge_core::EventRecord, ApiError> {
@@ -184,19 +184,24 @@ async fn delete_device(
     submit_one(&state, ws.id, SOURCE, operation).await
 }
 
+/// Actions that name only the person: suppress, unsuppress, delete.
+async fn person_action(
+    state: &AppState,
+    ws: &nudge_core::Workspace,
+    identifier: &str,
+    action: fn(Identifier) -> Operation,
+) -> Reply {
+    submit_one(state, ws.id, SOURCE, action(person(identifier)?)).await
+}
+
 async fn suppress(
     State(state): State<AppState>,
     TrackAuth(ws): TrackAuth,
     Path(identifier): Path<String>,
 ) -> Reply {
-    submit_one(
-        &state,
-        ws.id,
-        SOURCE,
-        Operation::Suppress {
-            person: person(&identifier)?,
-        },
-    )
+    person_action(&state, &ws, &identifier, |person| Operation::Suppress {
+        person,
+    })
     .await
 }
 
@@ -205,14 +210,9 @@ async fn unsuppress(
     TrackAuth(ws): TrackAuth,
     Path(identifier): Path<String>,
 ) -> Reply {
-    submit_one(
-        &state,
-        ws.id,
-        SOURCE,
-        Operation::Unsuppress {
-            person: person(&identifier)?,
-        },
-    )
+    person_action(&state, &ws, &identifier, |person| Operation::Unsuppress {
+        person,
+    })
     .await
 }
 
