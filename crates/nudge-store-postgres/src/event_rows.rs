@@ -13,8 +13,8 @@ use crate::Statements;
 const APPEND_LOG: &str = "INSERT INTO event_log (workspace_id, source, received_at, \
      operation) VALUES ($1, $2, $3, $4) RETURNING \"offset\"";
 const RECORD_ACTIVITY: &str = "INSERT INTO activities (workspace_id, person_key, \
-     kind, name, \"timestamp\", data, event_id, can_trigger, recorded_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     kind, name, \"timestamp\", data, event_id, can_trigger, recorded_at, seq) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Every statement this module runs, for the plan test.
 #[cfg(test)]
@@ -49,10 +49,11 @@ pub(crate) fn insert_activity(
     ws: WorkspaceId,
     key: PersonKey,
     activity: &Activity,
+    seq: i64,
     now: Timestamp,
 ) -> StoreResult<()> {
     let statement = statements.get(client, RECORD_ACTIVITY)?;
-    let params: [&(dyn ToSql + Sync); 9] = [
+    let params: [&(dyn ToSql + Sync); 10] = [
         &ws.0,
         &key.0,
         &activity.kind.as_str(),
@@ -62,6 +63,7 @@ pub(crate) fn insert_activity(
         &activity.event_id,
         &activity.can_trigger,
         &now.millis(),
+        &seq,
     ];
     client.execute(&statement, &params).map_err(pg)?;
     Ok(())

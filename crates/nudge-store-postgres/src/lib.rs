@@ -110,13 +110,14 @@ impl PostgresStore {
         let Connection { client, statements } = &mut *conn;
         let mut tx = client.transaction().map_err(pg)?;
         for (ws, entry, key, activity) in rows {
-            event_rows::insert_log(&mut tx, statements, *ws, entry)?;
+            let offset = event_rows::insert_log(&mut tx, statements, *ws, entry)?;
             event_rows::insert_activity(
                 &mut tx,
                 statements,
                 *ws,
                 *key,
                 activity,
+                nudge_store::activity_seq(offset, 0),
                 entry.received_at,
             )?;
         }

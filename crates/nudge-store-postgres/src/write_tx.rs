@@ -261,9 +261,10 @@ impl WriteTx for PgWriteTx<'_, '_> {
         ws: WorkspaceId,
         key: PersonKey,
         activity: &Activity,
+        seq: i64,
         now: Timestamp,
     ) -> StoreResult<()> {
-        event_rows::insert_activity(self.tx, self.statements, ws, key, activity, now)
+        event_rows::insert_activity(self.tx, self.statements, ws, key, activity, seq, now)
     }
 
     fn upsert_device(

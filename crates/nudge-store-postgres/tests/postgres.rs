@@ -159,7 +159,13 @@ fn a_database_error_rolls_back_and_later_writes_succeed() {
     let orphan = store.write(&mut |tx: &mut dyn WriteTx| {
         tx.append_log(ws, &log_entry(5))?;
         // No such person: the reference check refuses the row.
-        tx.record_activity(ws, PersonKey(424_242), &activity, Timestamp::from_millis(5))
+        tx.record_activity(
+            ws,
+            PersonKey(424_242),
+            &activity,
+            1,
+            Timestamp::from_millis(5),
+        )
     });
     assert!(matches!(orphan, Err(StoreError::Conflict(_))), "{orphan:?}");
     assert!(store.read_log(ws, 0, 10).unwrap().is_empty(), "rolled back");

@@ -116,8 +116,9 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         self.in_transaction(|tx| {
             for (ws, entry, key, activity) in rows {
-                write_tx::insert_log(tx, *ws, entry)?;
-                write_tx::insert_activity(tx, *ws, *key, activity, entry.received_at)?;
+                let offset = write_tx::insert_log(tx, *ws, entry)?;
+                let seq = nudge_store::activity_seq(offset, 0);
+                write_tx::insert_activity(tx, *ws, *key, activity, seq, entry.received_at)?;
             }
             Ok(())
         })

@@ -30,8 +30,8 @@ pub(crate) const LINK_IDENTIFIER: &str =
 pub(crate) const UNLINK_IDENTIFIER: &str =
     "DELETE FROM identifiers WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
 pub(crate) const RECORD_ACTIVITY: &str = "INSERT INTO activities (workspace_id, person_key, \
-     kind, name, timestamp, data, event_id, can_trigger, recorded_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+     kind, name, timestamp, data, event_id, can_trigger, recorded_at, seq) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 pub(crate) const UPSERT_DEVICE: &str =
     "INSERT INTO devices (workspace_id, token, person_key, platform, \
      last_used, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \

@@ -55,6 +55,7 @@ pub(crate) fn insert_activity(
     ws: WorkspaceId,
     key: PersonKey,
     activity: &Activity,
+    seq: i64,
     now: Timestamp,
 ) -> StoreResult<()> {
     let data = to_json(&activity.data)?;
@@ -70,6 +71,7 @@ pub(crate) fn insert_activity(
                 activity.event_id,
                 activity.can_trigger,
                 now.millis(),
+                seq,
             ])
         })
         .map_err(from_sqlite)?;
@@ -172,9 +174,10 @@ impl WriteTx for SqliteWriteTx<'_> {
         ws: WorkspaceId,
         key: PersonKey,
         activity: &Activity,
+        seq: i64,
         now: Timestamp,
     ) -> StoreResult<()> {
-        insert_activity(self.conn, ws, key, activity, now)
+        insert_activity(self.conn, ws, key, activity, seq, now)
     }
 
     fn upsert_device(

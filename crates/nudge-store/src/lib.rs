@@ -128,11 +128,14 @@ pub trait WriteTx {
     ) -> StoreResult<()>;
     fn unlink_identifier(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<()>;
 
+    /// Records an activity at position `seq`, which the caller derives from the log offset of
+    /// the entry that caused it: unique in the store, and the same when the log is replayed.
     fn record_activity(
         &mut self,
         ws: WorkspaceId,
         key: PersonKey,
         activity: &nudge_core::Activity,
+        seq: i64,
         now: Timestamp,
     ) -> StoreResult<()>;
 
@@ -198,6 +201,15 @@ pub trait WriteTx {
         attributes: Option<&JsonMap>,
         now: Timestamp,
     ) -> StoreResult<()>;
+}
+
+/// Activities an entry may record (its events, attribute changes, merges, failures).
+pub const ACTIVITIES_PER_ENTRY: i64 = 16;
+
+/// The position of the `n`-th activity caused by the log entry at `offset`: stable across
+/// replays, unique in the store, ordered like the log.
+pub fn activity_seq(offset: i64, n: u32) -> i64 {
+    offset * ACTIVITIES_PER_ENTRY + i64::from(n.min(ACTIVITIES_PER_ENTRY as u32 - 1))
 }
 
 /// What `create_workspace` needs.

@@ -63,7 +63,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = std::net::TcpListener::bind(args.listen)
             .with_context(|| format!("binding {}", args.listen))?;
         let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
-        crate::server::launch(args, listener, Arc::new(SystemClock), shutdown_signal(), |addr, created| {
+        crate::server::launch(args, listener, Arc::new(SystemClock), shutdown_signal()?, |addr, created| {
             if let Some(issued) = created {
                 println!("Created the development workspace. Its credentials, shown once (also in credentials.json in the data directory):");
                 println!("{}", serde_json::to_string_pretty(&issued).unwrap_or_default());
@@ -87,12 +87,17 @@ fn init_logging() {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed here, before the server
+/// announces that it listens, so a signal sent right after that line is never missed.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }

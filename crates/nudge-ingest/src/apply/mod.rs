@@ -34,6 +34,8 @@ pub(crate) struct Cx<'t> {
     /// The log offset, which seeds the cio_ids of people this entry creates.
     pub offset: i64,
     pub created: u32,
+    /// Activities this entry recorded so far, which numbers the next one.
+    pub recorded: u32,
 }
 
 impl Cx<'_> {
@@ -83,7 +85,17 @@ impl Cx<'_> {
     }
 
     pub(crate) fn record(&mut self, key: PersonKey, activity: Activity) -> StoreResult<()> {
-        self.tx.record_activity(self.ws, key, &activity, self.now)
+        if i64::from(self.recorded) >= nudge_store::ACTIVITIES_PER_ENTRY {
+            return Err(nudge_store::StoreError::Backend(format!(
+                "log entry {} records more than {} activities",
+                self.offset,
+                nudge_store::ACTIVITIES_PER_ENTRY
+            )));
+        }
+        let seq = nudge_store::activity_seq(self.offset, self.recorded);
+        self.recorded += 1;
+        self.tx
+            .record_activity(self.ws, key, &activity, seq, self.now)
     }
 
     pub(crate) fn record_failure(
@@ -130,6 +142,7 @@ pub fn apply_entry(
         now: entry.received_at,
         offset,
         created: 0,
+        recorded: 0,
     };
     match &entry.operation {
         Operation::Identify {

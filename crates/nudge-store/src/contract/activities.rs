@@ -1,7 +1,7 @@
 //! Contract checks for the activity timeline: recorded as given, read newest first, filtered
 //! by kind and name, paged by sequence number.
 
-use super::{activity, at, map, person, workspace, write};
+use super::{activity, at, map, next_seq, person, workspace, write};
 use crate::{ActivityQuery, Store};
 use nudge_core::{Activity, ActivityKind, PersonKey, WorkspaceId};
 use serde_json::json;
@@ -27,7 +27,7 @@ fn names(store: &dyn Store, ws: WorkspaceId, key: PersonKey, q: &ActivityQuery) 
 fn record(store: &dyn Store, ws: WorkspaceId, key: PersonKey, activities: &[Activity]) {
     write(store, |tx| {
         for (n, a) in activities.iter().enumerate() {
-            tx.record_activity(ws, key, a, at(1_000 + n as i64))?;
+            tx.record_activity(ws, key, a, next_seq(), at(1_000 + n as i64))?;
         }
         Ok(())
     });

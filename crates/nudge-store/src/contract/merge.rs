@@ -1,7 +1,7 @@
 //! Contract checks for `move_person_data`, the storage half of merging two people: everything
 //! hanging off the secondary moves to the primary, and the primary's own data wins a clash.
 
-use super::{activity, at, device, email, id, map, new_person, workspace, write};
+use super::{activity, at, device, email, id, map, new_person, next_seq, workspace, write};
 use crate::{ActivityQuery, Store};
 use nudge_core::{ActivityKind, ObjectRef, PersonKey, WorkspaceId};
 use serde_json::json;
@@ -53,9 +53,27 @@ pub fn move_person_data_moves_everything(store: &dyn Store) {
         let from = new_person(tx, ws, "anon-visitor")?;
         let to = new_person(tx, ws, "ana")?;
         tx.link_identifier(ws, &email("ana@example.com"), from)?;
-        tx.record_activity(ws, from, &activity(ActivityKind::Page, "from-1", 1), at(1))?;
-        tx.record_activity(ws, to, &activity(ActivityKind::Event, "to-1", 2), at(2))?;
-        tx.record_activity(ws, from, &activity(ActivityKind::Event, "from-2", 3), at(3))?;
+        tx.record_activity(
+            ws,
+            from,
+            &activity(ActivityKind::Page, "from-1", 1),
+            next_seq(),
+            at(1),
+        )?;
+        tx.record_activity(
+            ws,
+            to,
+            &activity(ActivityKind::Event, "to-1", 2),
+            next_seq(),
+            at(2),
+        )?;
+        tx.record_activity(
+            ws,
+            from,
+            &activity(ActivityKind::Event, "from-2", 3),
+            next_seq(),
+            at(3),
+        )?;
         tx.upsert_device(ws, from, &device("tok-from", "ios"))?;
         tx.upsert_device(ws, to, &device("tok-to", "android"))?;
         tx.set_segment_membership(ws, only_old, from, true, at(4))?;
@@ -142,7 +160,13 @@ pub fn move_person_data_onto_itself_changes_nothing(store: &dyn Store) {
     let segment = store.create_manual_segment(ws, "vip", "", at(1)).unwrap();
     let key = write(store, |tx| {
         let key = new_person(tx, ws, "ana")?;
-        tx.record_activity(ws, key, &activity(ActivityKind::Event, "e", 1), at(1))?;
+        tx.record_activity(
+            ws,
+            key,
+            &activity(ActivityKind::Event, "e", 1),
+            next_seq(),
+            at(1),
+        )?;
         tx.upsert_device(ws, key, &device("tok", "ios"))?;
         tx.set_segment_membership(ws, segment.id, key, true, at(1))?;
         tx.set_relationship(ws, key, &object("acme"), Some(&map(json!({}))), at(1))?;

@@ -82,6 +82,12 @@ macro_rules! contract_tests {
 
 // --- fixtures shared by the checks ----------------------------------------------------------
 
+/// A fresh activity position: unique in the process, increasing in call order.
+pub(crate) fn next_seq() -> i64 {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
 }

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    activity, at, cio_id, device, email, id, ident, map, new_person, person, workspace, write,
+    activity, at, cio_id, device, email, id, ident, map, new_person, next_seq, person, workspace,
+    write,
 };
 use crate::{ActivityQuery, Store, StoreResult, WriteTx};
 use nudge_core::{ActivityKind, IdentifierKind, ObjectRef, PersonKey, PersonState};
@@ -147,7 +148,13 @@ pub fn delete_person_removes_everything_hanging_off_them(store: &dyn Store) {
     let setup = |tx: &mut dyn WriteTx, name: &str, token: &str| -> StoreResult<PersonKey> {
         let key = new_person(tx, ws, name)?;
         tx.link_identifier(ws, &email(&format!("{name}@example.com")), key)?;
-        tx.record_activity(ws, key, &activity(ActivityKind::Event, "viewed", 5), at(5))?;
+        tx.record_activity(
+            ws,
+            key,
+            &activity(ActivityKind::Event, "viewed", 5),
+            next_seq(),
+            at(5),
+        )?;
         tx.upsert_device(ws, key, &device(token, "ios"))?;
         tx.set_segment_membership(ws, segment.id, key, true, at(5))?;
         tx.set_relationship(ws, key, &company, Some(&map(json!({"role": name}))), at(5))?;

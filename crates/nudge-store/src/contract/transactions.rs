@@ -1,7 +1,7 @@
 //! Contract checks for `Store::write`: one transaction per call, committed on `Ok` and
 //! visible to the read side at once, rolled back whole on `Err`.
 
-use super::{activity, at, device, email, id, map, new_person, person, workspace, write};
+use super::{activity, at, device, email, id, map, new_person, next_seq, person, workspace, write};
 use crate::{ActivityQuery, LogEntry, Store, StoreError};
 use nudge_core::{ActivityKind, ObjectRef, Operation};
 use serde_json::json;
@@ -30,6 +30,7 @@ pub fn write_commits_on_ok(store: &dyn Store) {
             ws,
             key,
             &activity(ActivityKind::Event, "viewed", 50),
+            next_seq(),
             at(60),
         )?;
         Ok(key)
@@ -72,7 +73,13 @@ pub fn write_rolls_back_everything_on_err(store: &dyn Store) {
         changed.attributes = map(json!({"plan": "pro"}));
         changed.updated_at = at(200);
         tx.save_person(ws, &changed)?;
-        tx.record_activity(ws, existing, &activity(ActivityKind::Event, "x", 1), at(1))?;
+        tx.record_activity(
+            ws,
+            existing,
+            &activity(ActivityKind::Event, "x", 1),
+            next_seq(),
+            at(1),
+        )?;
         tx.upsert_device(ws, existing, &device("tok", "ios"))?;
         tx.set_suppressed(ws, &id("u3"), true, at(1))?;
         tx.set_segment_membership(ws, segment, existing, true, at(1))?;
