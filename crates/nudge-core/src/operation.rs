@@ -91,6 +91,12 @@ pub enum Operation {
         primary: PersonRef,
         secondary: PersonRef,
     },
+    /// Pipelines `alias`: `previous` (an anonymous id, or an earlier user id) now names the
+    /// same person as `user`.
+    Alias {
+        previous: String,
+        user: PersonRef,
+    },
     ManualSegment {
         segment_id: i64,
         people: Vec<PersonRef>,
@@ -117,16 +123,6 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The dedupe key recorded with the operation, if the client supplied one.
-    pub fn dedupe_key(&self) -> Option<&str> {
-        match self {
-            Operation::Track { event, .. } | Operation::TrackAnonymous { event, .. } => {
-                event.id.as_deref()
-            }
-            _ => None,
-        }
-    }
-
     pub fn name(&self) -> &'static str {
         match self {
             Operation::Identify { .. } => "identify",
@@ -138,6 +134,7 @@ impl Operation {
             Operation::Suppress { .. } => "suppress",
             Operation::Unsuppress { .. } => "unsuppress",
             Operation::Merge { .. } => "merge",
+            Operation::Alias { .. } => "alias",
             Operation::ManualSegment { .. } => "manual_segment",
             Operation::PersonRelationships { .. } => "person_relationships",
             Operation::IdentifyObject { .. } => "identify_object",

@@ -7,7 +7,7 @@ mod attributes;
 mod writer;
 
 pub use apply::{apply_entry, Outcome};
-pub use writer::{IngestError, Ingestor, WriterConfig, WriterHandle};
+pub use writer::{Accepted, IngestError, Ingestor, WriterConfig, WriterHandle};
 
 /// How long client dedupe keys (event ULIDs, later `messageId`s) are remembered.
 pub const DEDUPE_WINDOW_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;

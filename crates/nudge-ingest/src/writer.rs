@@ -38,10 +38,36 @@ pub enum IngestError {
     ShutDown,
 }
 
+/// One accepted message on its way to the log: the operation, the key a repeat of it would
+/// carry (an event ULID, a Pipelines `messageId`), and the raw payload to keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub operation: Operation,
+    pub dedupe_key: Option<String>,
+    pub raw: Option<serde_json::Value>,
+}
+
+impl From<Operation> for Accepted {
+    /// Track API operations: events carrying a ULID are deduplicated by it.
+    fn from(operation: Operation) -> Self {
+        let dedupe_key = match &operation {
+            Operation::Track { event, .. } | Operation::TrackAnonymous { event, .. } => {
+                event.id.as_ref().map(|id| format!("event:{id}"))
+            }
+            _ => None,
+        };
+        Self {
+            operation,
+            dedupe_key,
+            raw: None,
+        }
+    }
+}
+
 struct Submission {
     ws: WorkspaceId,
     source: &'static str,
-    operations: Vec<Operation>,
+    operations: Vec<Accepted>,
     reply: oneshot::Sender<Result<Vec<Outcome>, IngestError>>,
 }
 
@@ -87,7 +113,7 @@ impl Ingestor {
         &self,
         ws: WorkspaceId,
         source: &'static str,
-        operations: Vec<Operation>,
+        operations: Vec<Accepted>,
     ) -> Result<Vec<Outcome>, IngestError> {
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
@@ -196,12 +222,12 @@ fn apply_submission(
     tx: &mut dyn WriteTx,
     ws: WorkspaceId,
     source: &'static str,
-    operations: &[Operation],
+    operations: &[Accepted],
     now: Timestamp,
 ) -> Result<Vec<Outcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(operations.len());
-    for operation in operations {
-        if let Some(key) = operation.dedupe_key() {
+    for accepted in operations {
+        if let Some(key) = &accepted.dedupe_key {
             if !tx.record_dedupe_key(ws, key, now)? {
                 outcomes.push(Outcome::Duplicate);
                 continue;
@@ -210,7 +236,8 @@ fn apply_submission(
         let entry = LogEntry {
             source: source.to_string(),
             received_at: now,
-            operation: operation.clone(),
+            operation: accepted.operation.clone(),
+            raw: accepted.raw.clone(),
         };
         let offset = tx.append_log(ws, &entry)?;
         outcomes.push(apply_entry(tx, ws, offset, &entry)?);
@@ -221,7 +248,8 @@ fn apply_submission(
 fn count(submission: &Submission, outcomes: &[Outcome]) {
     // One counter update per (operation, result) of the submission, not one per operation.
     let mut tally: Vec<(&'static str, &'static str, u64)> = Vec::new();
-    for (operation, outcome) in submission.operations.iter().zip(outcomes) {
+    for (accepted, outcome) in submission.operations.iter().zip(outcomes) {
+        let operation = &accepted.operation;
         let result = match outcome {
             Outcome::Applied => "applied",
             Outcome::Duplicate => "duplicate",

@@ -11,7 +11,7 @@ use crate::errors::{column, pg};
 use crate::Statements;
 
 const APPEND_LOG: &str = "INSERT INTO event_log (workspace_id, source, received_at, \
-     operation) VALUES ($1, $2, $3, $4) RETURNING \"offset\"";
+     operation, raw) VALUES ($1, $2, $3, $4, $5) RETURNING \"offset\"";
 const RECORD_ACTIVITY: &str = "INSERT INTO activities (workspace_id, person_key, \
      kind, name, \"timestamp\", data, event_id, can_trigger, recorded_at, seq) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
@@ -31,12 +31,13 @@ pub(crate) fn insert_log(
     entry: &LogEntry,
 ) -> StoreResult<i64> {
     let operation = to_json(&entry.operation)?;
+    let raw = entry.raw.as_ref().map(to_json).transpose()?;
     let statement = statements.get(client, APPEND_LOG)?;
     let received_at = entry.received_at.millis();
     let row = client
         .query_one(
             &statement,
-            &[&ws.0, &entry.source, &received_at, &operation],
+            &[&ws.0, &entry.source, &received_at, &operation, &raw],
         )
         .map_err(pg)?;
     column(&row, 0)

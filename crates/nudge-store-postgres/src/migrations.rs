@@ -16,11 +16,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "log_raw_payload",
+        sql: include_str!("../migrations/0002_log_raw_payload.sql"),
+    },
+];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).
 pub(crate) const LOCK_CLASS_MIGRATIONS: i32 = 0x6e75_0001;

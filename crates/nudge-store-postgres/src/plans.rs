@@ -142,6 +142,7 @@ fn appending_to_a_log_holds_its_lock_until_commit() {
                 object_id: "acme".into(),
             },
         },
+        raw: None,
     };
     assert!(lock_free(&mut observer));
     store

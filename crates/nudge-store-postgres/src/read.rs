@@ -45,7 +45,7 @@ const OBJECT_ATTRIBUTES_FOR_UPDATE: &str = "SELECT attributes FROM objects \
      WHERE workspace_id = $1 AND type_id = $2 AND object_id = $3 FOR UPDATE";
 const OBJECT_RELATIONSHIPS: &str = "SELECT person_key, attributes FROM relationships \
      WHERE workspace_id = $1 AND type_id = $2 AND object_id = $3 ORDER BY person_key";
-const READ_LOG: &str = "SELECT \"offset\", source, received_at, operation FROM event_log \
+const READ_LOG: &str = "SELECT \"offset\", source, received_at, operation, raw FROM event_log \
      WHERE workspace_id = $1 AND \"offset\" > $2 ORDER BY \"offset\" LIMIT $3";
 
 /// Every statement this module runs, for the plan test.
@@ -334,6 +334,7 @@ pub(crate) fn log(
     rows.iter()
         .map(|row| {
             let operation: &str = column(row, 3)?;
+            let raw: Option<&str> = column(row, 4)?;
             Ok(LogRecord {
                 offset: column(row, 0)?,
                 entry: LogEntry {
@@ -341,6 +342,10 @@ pub(crate) fn log(
                     received_at: Timestamp::from_millis(column(row, 2)?),
                     operation: serde_json::from_str(operation)
                         .map_err(|e| corrupt("event log operation", e))?,
+                    raw: raw
+                        .map(serde_json::from_str)
+                        .transpose()
+                        .map_err(|e| corrupt("event log raw payload", e))?,
                 },
             })
         })

@@ -35,6 +35,7 @@ fn log_entry(ms: i64) -> LogEntry {
         operation: Operation::DeletePerson {
             person: Identifier::new(IdentifierKind::Id, "u1").unwrap(),
         },
+        raw: None,
     }
 }
 

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "planner_statistics",
         sql: include_str!("../migrations/0002_planner_statistics.sql"),
     },
+    Migration {
+        version: 3,
+        name: "log_raw_payload",
+        sql: include_str!("../migrations/0003_log_raw_payload.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

@@ -39,7 +39,8 @@ pub(crate) const PERSON_SEGMENTS: &str =
      WHERE m.workspace_id = ?1 AND m.person_key = ?2 ORDER BY s.id";
 pub(crate) const OBJECT_RELATIONSHIPS: &str = "SELECT person_key, attributes FROM relationships \
      WHERE workspace_id = ?1 AND type_id = ?2 AND object_id = ?3 ORDER BY person_key";
-pub(crate) const READ_LOG: &str = "SELECT offset, source, received_at, operation FROM event_log \
+pub(crate) const READ_LOG: &str =
+    "SELECT offset, source, received_at, operation, raw FROM event_log \
      WHERE workspace_id = ?1 AND offset > ?2 ORDER BY offset LIMIT ?3";
 
 pub(crate) fn resolve(
@@ -268,17 +269,21 @@ pub(crate) fn read_log(
                 row.get::<_, String>(1)?,
                 row.get::<_, i64>(2)?,
                 row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
             ))
         })
         .map_err(from_sqlite)?;
     rows.map(|row| {
-        let (offset, source, received_at, operation) = row.map_err(from_sqlite)?;
+        let (offset, source, received_at, operation, raw) = row.map_err(from_sqlite)?;
         Ok(LogRecord {
             offset,
             entry: LogEntry {
                 source,
                 received_at: nudge_core::Timestamp::from_millis(received_at),
                 operation: from_json(&operation, "logged operation")?,
+                raw: raw
+                    .map(|raw| from_json(&raw, "logged raw payload"))
+                    .transpose()?,
             },
         })
     })

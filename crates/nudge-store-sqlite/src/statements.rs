@@ -3,7 +3,7 @@
 //! Statements only; running them is `write_tx`'s job.
 
 pub(crate) const APPEND_LOG: &str = "INSERT INTO event_log (workspace_id, source, received_at, \
-     operation) VALUES (?1, ?2, ?3, ?4)";
+     operation, raw) VALUES (?1, ?2, ?3, ?4, ?5)";
 pub(crate) const RECORD_DEDUPE: &str = "INSERT INTO dedupe_keys (workspace_id, key, recorded_at) \
      VALUES (?1, ?2, ?3) ON CONFLICT (workspace_id, key) DO NOTHING";
 pub(crate) const PRUNE_DEDUPE: &str = "DELETE FROM dedupe_keys WHERE recorded_at < ?1";

@@ -36,13 +36,15 @@ impl<'c> SqliteWriteTx<'c> {
 /// Appends one log row; shared with the raw-insert baseline so both write the same row.
 pub(crate) fn insert_log(conn: &Connection, ws: WorkspaceId, entry: &LogEntry) -> StoreResult<i64> {
     let operation = to_json(&entry.operation)?;
+    let raw = entry.raw.as_ref().map(to_json).transpose()?;
     conn.prepare_cached(APPEND_LOG)
         .and_then(|mut stmt| {
             stmt.execute(params![
                 ws.0,
                 entry.source,
                 entry.received_at.millis(),
-                operation
+                operation,
+                raw
             ])
         })
         .map_err(from_sqlite)?;

@@ -155,6 +155,7 @@ fn raw_insert_baseline_writes_the_same_rows_as_ingestion() {
                 source: "track_v1".into(),
                 received_at: Timestamp::from_millis(100 + n),
                 operation: Operation::Suppress { person: ana() },
+                raw: None,
             };
             let activity = Activity {
                 kind: ActivityKind::Event,

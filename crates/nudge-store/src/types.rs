@@ -29,6 +29,10 @@ pub struct LogEntry {
     pub source: String,
     pub received_at: Timestamp,
     pub operation: Operation,
+    /// The message exactly as the client sent it, where the decoded operation does not
+    /// already say everything (Pipelines messages carry context, timestamps, integrations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<serde_json::Value>,
 }
 
 /// One entry of the event log as read back.

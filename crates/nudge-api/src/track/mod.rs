@@ -33,7 +33,10 @@ pub(crate) async fn submit_one(
     source: &'static str,
     operation: Operation,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let outcomes = state.ingestor.submit(ws, source, vec![operation]).await?;
+    let outcomes = state
+        .ingestor
+        .submit(ws, source, vec![operation.into()])
+        .await?;
     match outcomes.into_iter().next() {
         Some(Outcome::Refused(reason)) => Err(ApiError::bad_request("", reason)),
         Some(Outcome::Dropped(reason)) => {

@@ -38,7 +38,8 @@ async fn entity(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let operations = operations(&Value::Object(decode_object(&body)?), "")?;
-    let outcomes = state.ingestor.submit(ws.id, SOURCE, operations).await?;
+    let accepted = operations.into_iter().map(Into::into).collect();
+    let outcomes = state.ingestor.submit(ws.id, SOURCE, accepted).await?;
     if let Some(Outcome::Refused(reason)) = outcomes
         .into_iter()
         .find(|o| matches!(o, Outcome::Refused(_)))
@@ -83,6 +84,7 @@ async fn batch(
         }
     }
     if !accepted.is_empty() {
+        let accepted = accepted.into_iter().map(Into::into).collect();
         let outcomes = state.ingestor.submit(ws.id, SOURCE, accepted).await?;
         for (index, outcome) in owners.into_iter().zip(outcomes) {
             if let Outcome::Refused(reason) = outcome {

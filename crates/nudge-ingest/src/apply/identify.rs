@@ -183,6 +183,51 @@ fn adopt_anonymous(
     Ok(Ok(()))
 }
 
+/// `alias`: the profile `previous` names (an anonymous id, else an id or email) and `user`
+/// become one person. An anonymous-only profile is merged into the user's; two known people
+/// are never merged this way (that is what `merge` is for): the conflict is logged instead.
+pub(crate) fn alias(cx: &mut Cx<'_>, previous: &str, user: &Identifier) -> StoreResult<Outcome> {
+    if cx.tx.is_suppressed(cx.ws, user)? {
+        return Ok(Outcome::Dropped(format!("{user} is suppressed")));
+    }
+    let anonymous = Identifier::new(IdentifierKind::AnonymousId, previous)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut previous_key = cx.tx.resolve(cx.ws, &anonymous)?;
+    if previous_key.is_none() {
+        if let Ok(known) = Identifier::infer_from_path(previous) {
+            previous_key = cx.tx.resolve(cx.ws, &known)?;
+        }
+    }
+    let user_key = cx.tx.resolve(cx.ws, user)?;
+    match (previous_key, user_key) {
+        (None, None) => {
+            cx.create_person(&[user, &anonymous])?;
+        }
+        (None, Some(key)) => cx.tx.link_identifier(cx.ws, &anonymous, key)?,
+        (Some(key), None) => {
+            let mut person = load(cx, key)?;
+            if let Err(reason) = assign_identifier(cx, &mut person, user, false)? {
+                cx.record_failure(key, &reason, &JsonMap::new())?;
+                return Ok(Outcome::Applied);
+            }
+            person.updated_at = cx.now;
+            cx.tx.save_person(cx.ws, &person)?;
+        }
+        (Some(from), Some(to)) if from == to => {}
+        (Some(from), Some(to)) => {
+            let (primary, secondary) = (load(cx, to)?, load(cx, from)?);
+            if secondary.id.is_some() || secondary.email.is_some() {
+                let reason = format!("alias {previous} names a known person other than {user}");
+                cx.record_failure(to, &reason, &JsonMap::new())?;
+                return Ok(Outcome::Applied);
+            }
+            let merged = merge_into(cx, primary, secondary)?;
+            cx.tx.save_person(cx.ws, &merged)?;
+        }
+    }
+    Ok(Outcome::Applied)
+}
+
 /// Rule 7: an id-only profile and an email-only profile named together become one, the older
 /// being primary. `None` when the two cannot be merged that way.
 fn auto_merge(cx: &mut Cx<'_>, a: PersonKey, b: PersonKey) -> StoreResult<Option<PersonKey>> {
@@ -235,12 +280,17 @@ fn merge_into(
     mut primary: PersonState,
     secondary: PersonState,
 ) -> StoreResult<PersonState> {
+    // The merge confirms the primary's values as of now, so an older update to either
+    // profile (a replayed or late one) never overturns what the merge decided.
+    let merged_at = cx.now.millis();
+    for name in primary.attributes.keys() {
+        let at = primary.attribute_times.entry(name.clone()).or_insert(merged_at);
+        *at = (*at).max(merged_at);
+    }
     for (name, value) in &secondary.attributes {
         if !primary.attributes.contains_key(name) {
             primary.attributes.insert(name.clone(), value.clone());
-            if let Some(at) = secondary.attribute_times.get(name) {
-                primary.attribute_times.insert(name.clone(), *at);
-            }
+            primary.attribute_times.insert(name.clone(), merged_at);
         }
     }
     primary.id = primary.id.or(secondary.id.clone());

@@ -177,6 +177,7 @@ pub fn apply_entry(
             Ok(Outcome::Applied)
         }
         Operation::Merge { primary, secondary } => identify::merge(&mut cx, primary, secondary),
+        Operation::Alias { previous, user } => identify::alias(&mut cx, previous, user),
         other => relations::apply(&mut cx, other),
     }
 }

@@ -30,6 +30,8 @@ fn entry(n: i64) -> LogEntry {
         source: if n % 2 == 0 { "track_v2" } else { "track_v1" }.into(),
         received_at: at(1_000 + n),
         operation,
+        // Odd entries keep a raw payload, even ones none: both must read back as written.
+        raw: (n % 2 == 1).then(|| json!({"type": "track", "messageId": format!("m-{n}"), "n": n})),
     }
 }
 

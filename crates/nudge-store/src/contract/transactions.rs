@@ -11,6 +11,7 @@ fn log_entry() -> LogEntry {
         source: "track_v1".into(),
         received_at: at(100),
         operation: Operation::Suppress { person: id("u1") },
+        raw: None,
     }
 }
 

@@ -189,6 +189,7 @@ fn raw_insert(args: &StoreArgs, rows: usize, batch: usize) -> anyhow::Result<(us
             source: "track_v1".into(),
             received_at: now,
             operation,
+            raw: None,
         };
         let activity = Activity {
             kind: ActivityKind::Event,
