@@ -42,6 +42,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Track API ingestion vs the /healthz ceiling and raw store inserts.
     Track(crate::bench::BenchArgs),
+    /// Pipelines /v1/batch ingestion vs raw batched store inserts.
+    Batch(crate::bench::batch::BatchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Workspace { store, command } => crate::workspace_cmd::run(&store, command),
         Command::Bench(BenchCommand::Track(args)) => crate::bench::run(args),
+        Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch::run(args),
     }
 }
 

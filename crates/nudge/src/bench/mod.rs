@@ -2,6 +2,7 @@
 //! run — the server's own `/healthz` rate (the HTTP ceiling) and raw inserts of the same rows
 //! into the same store — and prints events/s, p50/p99 latency and the ratios.
 
+pub mod batch;
 mod load;
 
 use std::io::{BufRead, BufReader};
@@ -35,6 +36,29 @@ pub enum BenchStore {
     Both,
 }
 
+impl BenchStore {
+    pub(crate) fn names(self) -> &'static [&'static str] {
+        match self {
+            BenchStore::Sqlite => &["sqlite"],
+            BenchStore::Postgres => &["postgres"],
+            BenchStore::Both => &["sqlite", "postgres"],
+        }
+    }
+}
+
+/// A throwaway PostgreSQL database for the "postgres" store, nothing for SQLite.
+pub(crate) fn throwaway_database(
+    store: &str,
+) -> anyhow::Result<Option<nudge_store_postgres::test_database::TestDatabase>> {
+    match store {
+        "postgres" => Ok(Some(
+            nudge_store_postgres::test_database::TestDatabase::create()
+                .context("benchmarking PostgreSQL needs a server at 127.0.0.1:5432")?,
+        )),
+        _ => Ok(None),
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Which store(s) to measure. PostgreSQL uses a throwaway database on 127.0.0.1:5432.
@@ -63,11 +87,7 @@ struct StoreReport {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let stores: &[&'static str] = match args.store {
-        BenchStore::Sqlite => &["sqlite"],
-        BenchStore::Postgres => &["postgres"],
-        BenchStore::Both => &["sqlite", "postgres"],
-    };
+    let stores = args.store.names();
     let runtime = tokio::runtime::Runtime::new()?;
     for store in stores {
         let report = runtime.block_on(bench_store(store, &args))?;
@@ -82,13 +102,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 async fn bench_store(store: &'static str, args: &BenchArgs) -> anyhow::Result<StoreReport> {
     let dir = tempfile::tempdir()?;
-    let database = match store {
-        "postgres" => Some(
-            nudge_store_postgres::test_database::TestDatabase::create()
-                .context("benchmarking PostgreSQL needs a server at 127.0.0.1:5432")?,
-        ),
-        _ => None,
-    };
+    let database = throwaway_database(store)?;
     let database_url = database.as_ref().map(|d| d.url().to_string());
     let mut server = spawn_server(dir.path(), database_url.as_deref())?;
     let creds: serde_json::Value =
@@ -166,7 +180,11 @@ type BaselineRow = (WorkspaceId, LogEntry, PersonKey, Activity);
 
 /// Inserts `rows` event-log and activity rows, the same rows the Track phase wrote, in
 /// transactions of `batch` rows, straight into the store.
-fn raw_insert(args: &StoreArgs, rows: usize, batch: usize) -> anyhow::Result<(usize, f64)> {
+pub(crate) fn raw_insert(
+    args: &StoreArgs,
+    rows: usize,
+    batch: usize,
+) -> anyhow::Result<(usize, f64)> {
     let ws = WorkspaceId(1);
     let now = SystemClock.now();
     let person = Identifier::new(IdentifierKind::Id, "bench-0")?;
@@ -225,14 +243,14 @@ fn raw_insert(args: &StoreArgs, rows: usize, batch: usize) -> anyhow::Result<(us
     Ok((rows, per_second))
 }
 
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl ServerProcess {
     /// SIGTERM, then wait: the server drains and exits.
-    fn stop(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
         Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -242,7 +260,10 @@ impl ServerProcess {
     }
 }
 
-fn spawn_server(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<ServerProcess> {
+pub(crate) fn spawn_server(
+    data_dir: &Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<ServerProcess> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .arg("serve")
