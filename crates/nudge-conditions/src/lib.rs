@@ -5,6 +5,7 @@
 //! re-evaluation instead of scanning. No IO and no clock: `now` is always an argument.
 
 mod ast;
+pub mod computed;
 mod duration;
 mod eval;
 mod parse;
