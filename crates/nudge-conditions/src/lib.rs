@@ -10,6 +10,7 @@ mod duration;
 mod eval;
 mod parse;
 mod path;
+pub mod segments;
 mod time_flip;
 
 pub use ast::{AttributeFilter, AttributeOp, Condition, CountOp, EventCondition};
