@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the official-SDK test suite (tests/sdk/node: customerio-node against a live Nudge).
+# Runs the official-SDK test suite (tests/sdk/node: customerio-node, @customerio/cdp-analytics-node
+# and @segment/analytics-node against a live Nudge).
 # Usage: scripts/sdk-tests.sh <path to the nudge binary>
 # Needs only node (>= 20) and npm; installs the pinned SDK from package-lock.json when missing
 # or stale.

@@ -1,5 +1,6 @@
 //! Authentication extractors. A key opens exactly one API of exactly one workspace: Track
-//! takes HTTP Basic `site_id:track_api_key`, the App API `Authorization: Bearer <app key>`.
+//! takes HTTP Basic `site_id:track_api_key`, the App API `Authorization: Bearer <app key>`,
+//! Pipelines HTTP Basic `write_key:` (empty password) or `Authorization: Bearer <write key>`.
 //! Keys are looked up by their SHA-256 and the remaining comparison is constant-time.
 
 use axum::extract::FromRequestParts;
@@ -18,6 +19,9 @@ pub struct TrackAuth(pub Workspace);
 
 /// A request authenticated for the App API of this workspace.
 pub struct AppAuth(pub Workspace);
+
+/// A request authenticated for the Pipelines API of this workspace.
+pub struct PipelinesAuth(pub Workspace);
 
 impl FromRequestParts<AppState> for TrackAuth {
     type Rejection = ApiError;
@@ -40,6 +44,23 @@ impl FromRequestParts<AppState> for AppAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = bearer_token(parts).ok_or_else(ApiError::unauthorized)?;
         authenticate(state, ApiKind::App, &key).await.map(AppAuth)
+    }
+}
+
+impl FromRequestParts<AppState> for PipelinesAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The Segment-spec clients send `base64(write_key:)`; a password would mean someone
+        // sent another API's credentials here, so it is refused rather than ignored.
+        let key = match basic_credentials(parts) {
+            Some((key, password)) if password.is_empty() => key,
+            Some(_) => return Err(ApiError::unauthorized()),
+            None => bearer_token(parts).ok_or_else(ApiError::unauthorized)?,
+        };
+        authenticate(state, ApiKind::Pipelines, &key)
+            .await
+            .map(PipelinesAuth)
     }
 }
 

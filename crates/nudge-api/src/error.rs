@@ -164,6 +164,13 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    if error.status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of an oversize body is never read: tell the client this connection ends
+        // here, so a keep-alive pool does not send its next request into a closing socket.
+        rendered
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     for name in [header::ALLOW, header::WWW_AUTHENTICATE] {
         if let Some(value) = parts.headers.get(&name) {
             rendered.headers_mut().insert(name, value.clone());

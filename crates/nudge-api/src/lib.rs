@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod error;
 pub mod json;
 pub mod ops;
+pub mod pipelines;
 pub mod track;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Option<PrometheusHandle>,
     pub keys: Arc<auth::KeyCache>,
+    /// Where App API export files go, and how their download links are signed.
+    pub exports: Arc<app::exports::ExportFiles>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(track::router())
+        .merge(pipelines::router())
         .merge(app::router())
         .merge(ops::router())
         .fallback(error::unknown_route)

@@ -1,13 +1,15 @@
 //! Ingestion: turning accepted API operations into committed state. `apply` holds the
 //! identity-resolution and attribute rules (written once, for every backend); `writer` is the
-//! single group-commit writer that batches concurrent requests into one transaction.
+//! single group-commit writer that batches concurrent requests into one transaction; `replay`
+//! re-applies a workspace's log (`nudge replay`) through the same rules.
 
 mod apply;
 mod attributes;
+pub mod replay;
 mod writer;
 
-pub use apply::{apply_entry, Outcome};
-pub use writer::{Accepted, IngestError, Ingestor, WriterConfig, WriterHandle};
+pub use apply::{apply_entry, replay_entry, Outcome, Replayed};
+pub use writer::{Accepted, IngestError, Ingestor, Pending, WriterConfig, WriterHandle};
 
 /// How long client dedupe keys (event ULIDs, later `messageId`s) are remembered.
 pub const DEDUPE_WINDOW_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;

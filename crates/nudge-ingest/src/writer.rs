@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use nudge_core::{Clock, Operation, Timestamp, WorkspaceId};
-use nudge_store::{LogEntry, Store, StoreError, WriteTx};
+use nudge_store::{LogEntry, Rejection, Store, StoreError, WriteTx};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::{apply_entry, Outcome};
@@ -68,6 +68,8 @@ struct Submission {
     ws: WorkspaceId,
     source: &'static str,
     operations: Vec<Accepted>,
+    /// Messages refused at the edge, committed in the same transaction as the operations.
+    rejections: Vec<Rejection>,
     reply: oneshot::Sender<Result<Vec<Outcome>, IngestError>>,
 }
 
@@ -115,11 +117,26 @@ impl Ingestor {
         source: &'static str,
         operations: Vec<Accepted>,
     ) -> Result<Vec<Outcome>, IngestError> {
+        self.submit_with_rejections(ws, source, operations, Vec::new())
+            .await
+    }
+
+    /// [`submit`](Self::submit), and in the same transaction keeps `rejections`: messages the
+    /// edge refused but answered with success (Pipelines' permissive mode), so that success
+    /// means they are durably recorded too.
+    pub async fn submit_with_rejections(
+        &self,
+        ws: WorkspaceId,
+        source: &'static str,
+        operations: Vec<Accepted>,
+        rejections: Vec<Rejection>,
+    ) -> Result<Vec<Outcome>, IngestError> {
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
             ws,
             source,
             operations,
+            rejections,
             reply,
         };
         self.queue
@@ -127,6 +144,41 @@ impl Ingestor {
             .await
             .map_err(|_| IngestError::ShutDown)?;
         answer.await.map_err(|_| IngestError::ShutDown)?
+    }
+
+    /// Queues `operations` from a plain thread (never from async code: it blocks while the
+    /// queue is full) and returns at once with a handle to wait on. The writer commits
+    /// submissions in the order they were queued, so a bulk loader can keep several in flight
+    /// and still apply its rows in file order.
+    pub fn enqueue_blocking(
+        &self,
+        ws: WorkspaceId,
+        source: &'static str,
+        operations: Vec<Accepted>,
+    ) -> Result<Pending, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        let submission = Submission {
+            ws,
+            source,
+            operations,
+            rejections: Vec::new(),
+            reply,
+        };
+        self.queue
+            .blocking_send(submission)
+            .map_err(|_| IngestError::ShutDown)?;
+        Ok(Pending(answer))
+    }
+}
+
+/// A submission queued by [`Ingestor::enqueue_blocking`] and not yet answered.
+pub struct Pending(oneshot::Receiver<Result<Vec<Outcome>, IngestError>>);
+
+impl Pending {
+    /// Blocks until the writer has committed the submission (or failed to); one outcome per
+    /// operation. Not for async code.
+    pub fn wait(self) -> Result<Vec<Outcome>, IngestError> {
+        self.0.blocking_recv().map_err(|_| IngestError::ShutDown)?
     }
 }
 
@@ -172,6 +224,9 @@ impl Writer {
                     &submission.operations,
                     now,
                 )?);
+                for rejection in &submission.rejections {
+                    tx.record_rejection(submission.ws, rejection)?;
+                }
             }
             outcomes = all;
             Ok(())
@@ -265,6 +320,11 @@ fn count(submission: &Submission, outcomes: &[Outcome]) {
         }
     }
     let workspace = submission.ws.to_string();
+    if !submission.rejections.is_empty() {
+        metrics::counter!("nudge_rejected_messages_total",
+            "workspace" => workspace.clone(), "source" => submission.source)
+        .increment(submission.rejections.len() as u64);
+    }
     for (operation, result, n) in tally {
         metrics::counter!("nudge_operations_total",
             "workspace" => workspace.clone(), "operation" => operation, "result" => result)

@@ -14,7 +14,7 @@ const APPEND_LOG: &str = "INSERT INTO event_log (workspace_id, source, received_
      operation, raw) VALUES ($1, $2, $3, $4, $5) RETURNING \"offset\"";
 const RECORD_ACTIVITY: &str = "INSERT INTO activities (workspace_id, person_key, \
      kind, name, \"timestamp\", data, event_id, can_trigger, recorded_at, seq) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (seq) DO NOTHING";
 
 /// Every statement this module runs, for the plan test.
 #[cfg(test)]

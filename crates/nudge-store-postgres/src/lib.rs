@@ -4,13 +4,17 @@
 //! task. No driver type leaves this crate.
 
 mod admin;
+mod derived;
 mod errors;
 mod event_rows;
+mod export;
+mod marks;
 mod migrations;
 mod objects;
 #[cfg(test)]
 mod plans;
 mod read;
+mod rejections;
 pub mod test_database;
 mod write_tx;
 
@@ -122,6 +126,12 @@ impl PostgresStore {
             )?;
         }
         tx.commit().map_err(pg)
+    }
+
+    /// Every derived table of `ws` as canonical JSON (people named by cio_id, rows in a stable
+    /// order), read in one snapshot: what replay tests compare before and after a replay.
+    pub fn derived_snapshot(&self, ws: WorkspaceId) -> StoreResult<serde_json::Value> {
+        self.snapshot(|tx, _| derived::snapshot(tx, ws))
     }
 
     fn conn(&self) -> StoreResult<r2d2::PooledConnection<Manager>> {
@@ -253,6 +263,75 @@ impl Store for PostgresStore {
 
     fn read_log(&self, ws: WorkspaceId, after: i64, limit: usize) -> StoreResult<Vec<LogRecord>> {
         self.with_conn(|client, statements| read::log(client, statements, ws, after, limit))
+    }
+
+    fn log_extent(&self, ws: WorkspaceId, after: i64) -> StoreResult<nudge_store::LogExtent> {
+        self.with_conn(|c, s| derived::log_extent(c, s, ws, after))
+    }
+
+    fn reset_derived(&self, ws: WorkspaceId) -> StoreResult<()> {
+        self.with_conn(|client, statements| {
+            let mut tx = client.transaction().map_err(pg)?;
+            derived::reset(&mut tx, statements, ws)?;
+            tx.commit().map_err(pg)
+        })
+    }
+
+    fn rejections(
+        &self,
+        ws: WorkspaceId,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<nudge_store::RejectionRecord>> {
+        self.with_conn(|client, statements| {
+            rejections::list(client, statements, ws, before_id, limit)
+        })
+    }
+
+    fn people_page(
+        &self,
+        ws: WorkspaceId,
+        after: Option<PersonKey>,
+        limit: usize,
+        scope: &nudge_store::ExportScope,
+    ) -> StoreResult<Vec<nudge_core::PersonState>> {
+        self.with_conn(|c, s| export::people_page(c, s, ws, after, limit, scope))
+    }
+
+    fn events_page(
+        &self,
+        ws: WorkspaceId,
+        after_seq: i64,
+        limit: usize,
+        scope: &nudge_store::ExportScope,
+    ) -> StoreResult<Vec<nudge_store::ExportedEvent>> {
+        self.with_conn(|c, s| export::events_page(c, s, ws, after_seq, limit, scope))
+    }
+
+    fn create_export(
+        &self,
+        ws: WorkspaceId,
+        new: &nudge_store::NewExport,
+    ) -> StoreResult<nudge_store::ExportJob> {
+        self.with_conn(|c, s| export::create_export(c, s, ws, new))
+    }
+
+    fn export_job(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<nudge_store::ExportJob>> {
+        self.with_conn(|c, s| export::export_job(c, s, ws, id))
+    }
+
+    fn finish_export(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        end: &nudge_store::ExportEnd,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.with_conn(|c, s| export::finish_export(c, s, ws, id, end, now))
+    }
+
+    fn record_export_download(&self, ws: WorkspaceId, id: i64, now: Timestamp) -> StoreResult<()> {
+        self.with_conn(|c, s| export::record_download(c, s, ws, id, now))
     }
 }
 

@@ -27,6 +27,21 @@ const MIGRATIONS: &[Migration] = &[
         name: "log_raw_payload",
         sql: include_str!("../migrations/0002_log_raw_payload.sql"),
     },
+    Migration {
+        version: 3,
+        name: "rejected_messages",
+        sql: include_str!("../migrations/0003_rejected_messages.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "exports",
+        sql: include_str!("../migrations/0004_exports.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "applied_marks",
+        sql: include_str!("../migrations/0005_applied_marks.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

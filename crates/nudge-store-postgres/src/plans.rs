@@ -10,7 +10,9 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
 
 use crate::test_database::TestDatabase;
-use crate::{admin, event_rows, objects, read, write_tx, PostgresStore};
+use crate::{
+    admin, derived, event_rows, export, marks, objects, read, rejections, write_tx, PostgresStore,
+};
 
 /// A sample argument of the type the server inferred for a parameter.
 fn sample_argument(ty: &Type) -> Box<dyn ToSql + Sync> {
@@ -88,7 +90,11 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(event_rows::statements())
         .chain(objects::statements())
         .chain(admin::statements())
-        .chain(read::statements());
+        .chain(read::statements())
+        .chain(rejections::statements())
+        .chain(export::statements())
+        .chain(marks::statements())
+        .chain(derived::statements());
     let mut checked = 0;
     for sql in statements.filter(|sql| !full_reads.contains(sql)) {
         let plan = plan(&mut client, sql);

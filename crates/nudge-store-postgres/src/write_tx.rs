@@ -163,6 +163,19 @@ pub(crate) fn log_lock(ws: WorkspaceId) -> (i32, i32) {
 }
 
 impl WriteTx for PgWriteTx<'_, '_> {
+    fn mark(
+        &mut self,
+        ws: WorkspaceId,
+        subject: nudge_store::Marked<'_>,
+        offset: i64,
+    ) -> StoreResult<()> {
+        crate::marks::mark(self.tx, self.statements, ws, subject, offset)
+    }
+
+    fn marked(&mut self, ws: WorkspaceId, subject: nudge_store::Marked<'_>) -> StoreResult<i64> {
+        crate::marks::marked(self.tx, self.statements, ws, subject)
+    }
+
     fn append_log(&mut self, ws: WorkspaceId, entry: &LogEntry) -> StoreResult<i64> {
         self.lock_log(ws)?;
         event_rows::insert_log(self.tx, self.statements, ws, entry)
@@ -179,6 +192,14 @@ impl WriteTx for PgWriteTx<'_, '_> {
 
     fn prune_dedupe_keys(&mut self, before: Timestamp) -> StoreResult<u64> {
         self.run(PRUNE_DEDUPE, &[&before.millis()])
+    }
+
+    fn record_rejection(
+        &mut self,
+        ws: WorkspaceId,
+        rejection: &nudge_store::Rejection,
+    ) -> StoreResult<i64> {
+        crate::rejections::record(self.tx, self.statements, ws, rejection)
     }
 
     fn resolve(

@@ -33,6 +33,21 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "log_raw_payload",
         sql: include_str!("../migrations/0003_log_raw_payload.sql"),
     },
+    Migration {
+        version: 4,
+        name: "rejected_messages",
+        sql: include_str!("../migrations/0004_rejected_messages.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "exports",
+        sql: include_str!("../migrations/0005_exports.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "applied_marks",
+        sql: include_str!("../migrations/0006_applied_marks.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

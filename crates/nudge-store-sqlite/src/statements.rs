@@ -31,7 +31,7 @@ pub(crate) const UNLINK_IDENTIFIER: &str =
     "DELETE FROM identifiers WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
 pub(crate) const RECORD_ACTIVITY: &str = "INSERT INTO activities (workspace_id, person_key, \
      kind, name, timestamp, data, event_id, can_trigger, recorded_at, seq) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (seq) DO NOTHING";
 pub(crate) const UPSERT_DEVICE: &str =
     "INSERT INTO devices (workspace_id, token, person_key, platform, \
      last_used, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
@@ -134,6 +134,8 @@ mod tests {
             ]
             .map(String::from),
         );
+        all.extend(crate::export::STATEMENTS.map(String::from));
+        all.extend(crate::marks::STATEMENTS.map(String::from));
         all
     }
 

@@ -81,6 +81,19 @@ pub(crate) fn insert_activity(
 }
 
 impl WriteTx for SqliteWriteTx<'_> {
+    fn mark(
+        &mut self,
+        ws: WorkspaceId,
+        subject: nudge_store::Marked<'_>,
+        offset: i64,
+    ) -> StoreResult<()> {
+        crate::marks::mark(self.conn, ws, subject, offset)
+    }
+
+    fn marked(&mut self, ws: WorkspaceId, subject: nudge_store::Marked<'_>) -> StoreResult<i64> {
+        crate::marks::marked(self.conn, ws, subject)
+    }
+
     fn append_log(&mut self, ws: WorkspaceId, entry: &LogEntry) -> StoreResult<i64> {
         insert_log(self.conn, ws, entry)
     }
@@ -96,6 +109,14 @@ impl WriteTx for SqliteWriteTx<'_> {
 
     fn prune_dedupe_keys(&mut self, before: Timestamp) -> StoreResult<u64> {
         Ok(self.run(PRUNE_DEDUPE, [before.millis()])? as u64)
+    }
+
+    fn record_rejection(
+        &mut self,
+        ws: WorkspaceId,
+        rejection: &nudge_store::Rejection,
+    ) -> StoreResult<i64> {
+        crate::rejections::record(self.conn, ws, rejection)
     }
 
     fn resolve(

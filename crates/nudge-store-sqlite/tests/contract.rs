@@ -81,6 +81,60 @@ impl Store for TempSqlite {
     fn read_log(&self, ws: WorkspaceId, after: i64, limit: usize) -> StoreResult<Vec<LogRecord>> {
         self.store.read_log(ws, after, limit)
     }
+    fn log_extent(&self, ws: WorkspaceId, after: i64) -> StoreResult<nudge_store::LogExtent> {
+        self.store.log_extent(ws, after)
+    }
+    fn reset_derived(&self, ws: WorkspaceId) -> StoreResult<()> {
+        self.store.reset_derived(ws)
+    }
+    fn rejections(
+        &self,
+        ws: WorkspaceId,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<nudge_store::RejectionRecord>> {
+        self.store.rejections(ws, before_id, limit)
+    }
+    fn people_page(
+        &self,
+        ws: WorkspaceId,
+        after: Option<PersonKey>,
+        limit: usize,
+        scope: &nudge_store::ExportScope,
+    ) -> StoreResult<Vec<nudge_core::PersonState>> {
+        self.store.people_page(ws, after, limit, scope)
+    }
+    fn events_page(
+        &self,
+        ws: WorkspaceId,
+        after_seq: i64,
+        limit: usize,
+        scope: &nudge_store::ExportScope,
+    ) -> StoreResult<Vec<nudge_store::ExportedEvent>> {
+        self.store.events_page(ws, after_seq, limit, scope)
+    }
+    fn create_export(
+        &self,
+        ws: WorkspaceId,
+        new: &nudge_store::NewExport,
+    ) -> StoreResult<nudge_store::ExportJob> {
+        self.store.create_export(ws, new)
+    }
+    fn export_job(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<nudge_store::ExportJob>> {
+        self.store.export_job(ws, id)
+    }
+    fn finish_export(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        end: &nudge_store::ExportEnd,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.store.finish_export(ws, id, end, now)
+    }
+    fn record_export_download(&self, ws: WorkspaceId, id: i64, now: Timestamp) -> StoreResult<()> {
+        self.store.record_export_download(ws, id, now)
+    }
 }
 
 nudge_store::contract_tests!(fresh_store());

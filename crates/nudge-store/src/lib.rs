@@ -4,8 +4,12 @@
 //! these signatures. `contract` holds the behaviour every backend must share.
 
 pub mod contract;
+mod export_types;
+mod marks;
 mod types;
 
+pub use export_types::*;
+pub use marks::*;
 pub use types::*;
 
 use nudge_core::{
@@ -83,6 +87,60 @@ pub trait Store: Send + Sync + 'static {
     // --- the event log ----------------------------------------------------------------------
     /// Entries with offset greater than `after`, in offset order, at most `limit`.
     fn read_log(&self, ws: WorkspaceId, after: i64, limit: usize) -> StoreResult<Vec<LogRecord>>;
+    /// How many entries of the workspace's log have an offset greater than `after`, and the
+    /// last one's offset.
+    fn log_extent(&self, ws: WorkspaceId, after: i64) -> StoreResult<LogExtent>;
+
+    // --- derived state ----------------------------------------------------------------------
+    /// Deletes, in one transaction, everything of the workspace that is derived from its log:
+    /// people, identifiers, activities, devices, suppressions, segment memberships, objects,
+    /// relationships and marks. The log, dedupe keys, the workspace and its keys, segment
+    /// definitions and anything else not derived from the log stay. `nudge replay --rebuild`
+    /// then re-applies the whole log.
+    fn reset_derived(&self, ws: WorkspaceId) -> StoreResult<()>;
+
+    // --- rejected messages ------------------------------------------------------------------
+    /// The workspace's rejected messages, newest first, with id below `before_id` (all when
+    /// `None`), at most `limit`.
+    fn rejections(
+        &self,
+        ws: WorkspaceId,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<RejectionRecord>>;
+
+    // --- exports ----------------------------------------------------------------------------
+    /// People in `scope`, in key order, with key greater than `after` (from the first when
+    /// `None`), at most `limit`: keyset pages, each an indexed range read.
+    fn people_page(
+        &self,
+        ws: WorkspaceId,
+        after: Option<PersonKey>,
+        limit: usize,
+        scope: &ExportScope,
+    ) -> StoreResult<Vec<PersonState>>;
+    /// Events, page and screen views of people in `scope`, in activity order, with position
+    /// greater than `after_seq`, at most `limit`.
+    fn events_page(
+        &self,
+        ws: WorkspaceId,
+        after_seq: i64,
+        limit: usize,
+        scope: &ExportScope,
+    ) -> StoreResult<Vec<ExportedEvent>>;
+    /// Records a pending export job.
+    fn create_export(&self, ws: WorkspaceId, new: &NewExport) -> StoreResult<ExportJob>;
+    fn export_job(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<ExportJob>>;
+    /// Marks a job done or failed.
+    fn finish_export(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        end: &ExportEnd,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Counts one fetch of the job's file.
+    fn record_export_download(&self, ws: WorkspaceId, id: i64, now: Timestamp) -> StoreResult<()>;
 }
 
 /// Domain operations inside one write transaction. Implementations must keep every call
@@ -99,6 +157,8 @@ pub trait WriteTx {
     ) -> StoreResult<bool>;
     /// Forgets dedupe keys recorded before `before`; returns how many.
     fn prune_dedupe_keys(&mut self, before: Timestamp) -> StoreResult<u64>;
+    /// Keeps a message the Pipelines API refused; returns its id.
+    fn record_rejection(&mut self, ws: WorkspaceId, rejection: &Rejection) -> StoreResult<i64>;
 
     fn resolve(
         &mut self,
@@ -130,6 +190,8 @@ pub trait WriteTx {
 
     /// Records an activity at position `seq`, which the caller derives from the log offset of
     /// the entry that caused it: unique in the store, and the same when the log is replayed.
+    /// A `seq` already recorded is left as it is and the call changes nothing, so re-applying
+    /// an entry never duplicates its activities.
     fn record_activity(
         &mut self,
         ws: WorkspaceId,
@@ -201,6 +263,14 @@ pub trait WriteTx {
         attributes: Option<&JsonMap>,
         now: Timestamp,
     ) -> StoreResult<()>;
+
+    /// Raises `subject`'s mark to `offset`, the log entry that just changed it; a lower offset
+    /// leaves the mark as it is.
+    fn mark(&mut self, ws: WorkspaceId, subject: Marked<'_>, offset: i64) -> StoreResult<()>;
+    /// `subject`'s mark: the newest log offset recorded for it, 0 when none. For a person,
+    /// the newer of their own mark and the entry of their newest activity (0 when the person
+    /// does not exist); for [`Marked::IdentifiersOf`], the newest among their identifiers.
+    fn marked(&mut self, ws: WorkspaceId, subject: Marked<'_>) -> StoreResult<i64>;
 }
 
 /// Activities an entry may record (its events, attribute changes, merges, failures).

@@ -77,3 +77,25 @@ pub struct ObjectView {
     /// Related people and the relationship's attributes, by person key.
     pub relationships: Vec<(PersonKey, JsonMap)>,
 }
+
+/// A message the Pipelines API could not accept, kept so a permissive-mode 200 never drops
+/// anything silently: what was wrong, where, and the message as it arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub received_at: Timestamp,
+    /// Which door it came in by ("pipelines").
+    pub source: String,
+    /// Why it was refused, in words a person can act on.
+    pub reason: String,
+    /// The JSON path of the offending field inside the message, when one is to blame.
+    pub field: Option<String>,
+    /// The message as received (oversize or unparseable ones as a bounded excerpt).
+    pub raw: serde_json::Value,
+}
+
+/// A stored rejection as read back; `id` increases with every rejection recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectionRecord {
+    pub id: i64,
+    pub rejection: Rejection,
+}

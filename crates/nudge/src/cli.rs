@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `workspace …`.
+//! The command line: `serve`, `check-config`, `workspace …`, `import`, `export`, `replay`,
+//! `bench …`.
 
 use std::sync::Arc;
 
@@ -33,6 +34,12 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// Import people, events or objects from an NDJSON or CSV file (docs/import-export.md).
+    Import(crate::import::ImportArgs),
+    /// Export people or events as NDJSON or CSV (docs/import-export.md).
+    Export(crate::export::ExportArgs),
+    /// Re-apply a workspace's event log to its derived state (docs/replay.md).
+    Replay(crate::replay_cmd::ReplayArgs),
     /// Benchmarks (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -44,6 +51,8 @@ pub enum BenchCommand {
     Track(crate::bench::BenchArgs),
     /// Pipelines /v1/batch ingestion vs raw batched store inserts.
     Batch(crate::bench::batch::BatchArgs),
+    /// `nudge import` of generated events vs raw inserts of the same rows, with peak RSS.
+    Import(crate::bench::import::ImportBenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,7 +63,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Workspace { store, command } => crate::workspace_cmd::run(&store, command),
+        Command::Import(args) => {
+            init_logging();
+            crate::import::run(args)
+        }
+        Command::Export(args) => crate::export::run(args),
+        Command::Replay(args) => crate::replay_cmd::run(args),
         Command::Bench(BenchCommand::Track(args)) => crate::bench::run(args),
+        Command::Bench(BenchCommand::Import(args)) => crate::bench::import::run(args),
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch::run(args),
     }
 }

@@ -4,5 +4,8 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod export;
+pub mod import;
+pub mod replay_cmd;
 pub mod server;
 pub mod workspace_cmd;

@@ -111,6 +111,10 @@ pub async fn launch(
         clock,
         metrics: metrics_handle(),
         keys: Default::default(),
+        exports: Arc::new(nudge_api::app::exports::ExportFiles::new(
+            args.store.data_dir.join("exports"),
+            args.tls_cert.is_some(),
+        )),
     };
     let app = nudge_api::router(state);
     let addr = listener.local_addr()?;

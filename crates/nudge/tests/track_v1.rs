@@ -132,6 +132,31 @@ async fn conflicts_are_logged_not_applied(server: &TestServer) {
         server.customer("a-2", "id").await.unwrap()["identifiers"]["cio_id"],
         cio.as_str()
     );
+    // A request whose second identifier conflicts changes nothing, not even its first.
+    ok(
+        server,
+        Method::PUT,
+        "/api/v1/customers/two%40example.com",
+        json!({"id": "a-2", "email": "one@example.com"}),
+    )
+    .await;
+    assert!(
+        server.customer("one@example.com", "email").await.is_none(),
+        "no identifier was half-assigned"
+    );
+    assert!(server.customer("two@example.com", "email").await.is_none());
+    assert_eq!(
+        server.customer("a-2", "id").await.unwrap()["identifiers"]["email"],
+        "a@example.com"
+    );
+    let failed = server
+        .activities("a-2", "type=failed_attribute_change")
+        .await;
+    assert_eq!(
+        failed["activities"].as_array().unwrap().len(),
+        2,
+        "{failed}"
+    );
     // An unknown cio_id is dropped, not created.
     ok(
         server,

@@ -1,7 +1,9 @@
 //! The App API (`/v1/...`, Bearer app key): reading people, their activities, segments and
 //! objects, Customer.io-compatible where Customer.io has the endpoint.
 
+pub mod exports;
 mod people;
+mod rejections;
 mod render;
 
 use axum::extract::DefaultBodyLimit;
@@ -12,5 +14,8 @@ use crate::AppState;
 pub const APP_BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
-    people::router().layer(DefaultBodyLimit::max(APP_BODY_LIMIT))
+    people::router()
+        .merge(rejections::router())
+        .merge(exports::router())
+        .layer(DefaultBodyLimit::max(APP_BODY_LIMIT))
 }

@@ -5,7 +5,8 @@
 use nudge_core::identifier::looks_like_email;
 use nudge_core::limits::{check_attributes, check_event_data, check_event_id, check_event_name};
 use nudge_core::{
-    Device, EventKind, EventRecord, Identifier, IdentifierKind, JsonMap, Operation, Timestamp,
+    Device, EventKind, EventRecord, Identifier, IdentifierKind, JsonMap, ObjectRef, Operation,
+    Timestamp,
 };
 use serde_json::Value;
 
@@ -254,6 +255,36 @@ pub fn device(mut object: JsonMap, token_key: &str, prefix: &str) -> Result<Devi
         last_used,
         attributes,
     })
+}
+
+/// An object's address: its type (a stringified integer such as "1") and its id (1 to 150
+/// bytes); each error names the wire field it came from.
+pub fn object_ref(
+    type_id: Option<&Value>,
+    type_field: &str,
+    object_id: Option<&Value>,
+    id_field: &str,
+) -> Result<ObjectRef, ApiError> {
+    let type_id = match type_id {
+        Some(Value::String(s)) if s.parse::<u32>().is_ok() => s.clone(),
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
+        _ => {
+            return Err(ApiError::bad_request(
+                type_field,
+                "object_type_id must be a stringified integer such as \"1\"",
+            ))
+        }
+    };
+    let object_id = match object_id {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 150 => s.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                id_field,
+                "object_id must be a non-empty string of at most 150 bytes",
+            ))
+        }
+    };
+    Ok(ObjectRef { type_id, object_id })
 }
 
 /// `{"id": …}`, `{"email": …}` or `{"cio_id": …}` (v2 also `{"phone": …}`): exactly one.

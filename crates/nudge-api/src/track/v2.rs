@@ -228,26 +228,12 @@ fn object_ref(value: &Value, name: &str) -> Result<ObjectRef, ApiError> {
     let map = value.as_object().ok_or_else(|| {
         ApiError::bad_request(name, "must be an object with object_type_id and object_id")
     })?;
-    let type_id = match map.get("object_type_id") {
-        Some(Value::String(s)) if s.parse::<u32>().is_ok() => s.clone(),
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
-        _ => {
-            return Err(ApiError::bad_request(
-                format!("{name}.object_type_id"),
-                "object_type_id must be a stringified integer such as \"1\"",
-            ))
-        }
-    };
-    let object_id = match map.get("object_id") {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 150 => s.clone(),
-        _ => {
-            return Err(ApiError::bad_request(
-                format!("{name}.object_id"),
-                "object_id must be a non-empty string of at most 150 bytes",
-            ))
-        }
-    };
-    Ok(ObjectRef { type_id, object_id })
+    convert::object_ref(
+        map.get("object_type_id"),
+        &format!("{name}.object_type_id"),
+        map.get("object_id"),
+        &format!("{name}.object_id"),
+    )
 }
 
 fn relationships_list<'a>(item: &'a JsonMap, prefix: &str) -> Result<&'a [Value], ApiError> {

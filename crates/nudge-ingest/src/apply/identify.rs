@@ -5,7 +5,7 @@
 use nudge_core::{
     Activity, ActivityKind, Identifier, IdentifierKind, JsonMap, PersonKey, PersonState, Timestamp,
 };
-use nudge_store::{StoreError, StoreResult};
+use nudge_store::{Marked, StoreError, StoreResult};
 use serde_json::{json, Value};
 
 use super::{set_identifier_field, Cx, Outcome};
@@ -69,11 +69,25 @@ pub(crate) fn identify(
     if path_key.is_none() {
         wanted.push(path);
     }
-    for identifier in wanted {
-        if let Err(reason) = assign_identifier(cx, &mut person, identifier, may_change)? {
+    // Check every assignment before making any, so a refused request changes nothing.
+    for (n, identifier) in wanted.iter().enumerate() {
+        let twin = wanted[..n]
+            .iter()
+            .find(|other| other.kind() == identifier.kind() && other.value() != identifier.value());
+        let conflict = match twin {
+            Some(other) => Some(format!(
+                "the request names two {}s: {other} and {identifier}",
+                identifier.kind().as_str()
+            )),
+            None => assignment_conflict(cx, &person, identifier, may_change)?,
+        };
+        if let Some(reason) = conflict {
             cx.record_failure(target, &reason, attributes)?;
             return Ok(Outcome::Applied);
         }
+    }
+    for identifier in wanted {
+        assign_identifier(cx, &mut person, identifier)?;
     }
     if let Some(anon) = attributes.get("anonymous_id").and_then(Value::as_str) {
         if let Err(reason) = adopt_anonymous(cx, &mut person, anon)? {
@@ -84,6 +98,7 @@ pub(crate) fn identify(
     let changes = apply_attributes(&mut person, attributes, set_at);
     person.updated_at = cx.now;
     cx.tx.save_person(cx.ws, &person)?;
+    cx.mark(Marked::Person(target))?;
     if !changes.is_empty() {
         cx.record(
             target,
@@ -101,7 +116,7 @@ pub(crate) fn identify(
 }
 
 /// `id` and `email` given in the body (the edge has already checked their shape).
-fn body_identifiers(attributes: &JsonMap) -> Vec<Identifier> {
+pub(crate) fn body_identifiers(attributes: &JsonMap) -> Vec<Identifier> {
     [IdentifierKind::Id, IdentifierKind::Email]
         .into_iter()
         .filter_map(|kind| {
@@ -117,45 +132,64 @@ fn load(cx: &mut Cx<'_>, key: PersonKey) -> StoreResult<PersonState> {
         .ok_or_else(|| StoreError::Backend(format!("person {} vanished mid-write", key.0)))
 }
 
-/// Gives the person `identifier`, unless it would replace one they already have (allowed
-/// only when the request addressed them by cio_id) or it belongs to someone else.
-fn assign_identifier(
+/// Why `person` cannot be given `identifier`: it belongs to someone else, or it would replace
+/// one they have (allowed only when the request addressed them by cio_id). Reads only.
+fn assignment_conflict(
     cx: &mut Cx<'_>,
-    person: &mut PersonState,
+    person: &PersonState,
     identifier: &Identifier,
     may_change: bool,
-) -> StoreResult<Result<(), String>> {
-    let current = match identifier.kind() {
-        IdentifierKind::Id => person.id.clone(),
-        IdentifierKind::Email => person.email.clone(),
-        _ => None,
-    };
+) -> StoreResult<Option<String>> {
+    let current = current_value(person, identifier);
     if current.as_deref() == Some(identifier.value()) {
-        return Ok(Ok(()));
+        return Ok(None);
     }
     if let Some(owner) = cx.tx.resolve(cx.ws, identifier)? {
         if owner != person.key {
-            return Ok(Err(format!(
+            return Ok(Some(format!(
                 "{identifier} already belongs to another person"
             )));
         }
     }
+    match current {
+        Some(old) if !may_change => Ok(Some(format!(
+            "cannot change {} from '{old}' to '{}': address the person by cio_{} to change it",
+            identifier.kind().as_str(),
+            identifier.value(),
+            person.cio_id
+        ))),
+        _ => Ok(None),
+    }
+}
+
+fn current_value(person: &PersonState, identifier: &Identifier) -> Option<String> {
+    match identifier.kind() {
+        IdentifierKind::Id => person.id.clone(),
+        IdentifierKind::Email => person.email.clone(),
+        _ => None,
+    }
+}
+
+/// Gives the person `identifier` (checked by [`assignment_conflict`]), retiring the one of
+/// the same kind it replaces.
+fn assign_identifier(
+    cx: &mut Cx<'_>,
+    person: &mut PersonState,
+    identifier: &Identifier,
+) -> StoreResult<()> {
+    let current = current_value(person, identifier);
+    if current.as_deref() == Some(identifier.value()) {
+        return Ok(());
+    }
     if let Some(old) = current {
-        if !may_change {
-            let kind = identifier.kind().as_str();
-            return Ok(Err(format!(
-                "cannot change {kind} from '{old}' to '{}': address the person by cio_{} to change it",
-                identifier.value(),
-                person.cio_id
-            )));
-        }
         let old = Identifier::new(identifier.kind(), &old)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         cx.tx.unlink_identifier(cx.ws, &old)?;
+        cx.mark(Marked::Identifier(&old))?;
     }
     cx.tx.link_identifier(cx.ws, identifier, person.key)?;
     set_identifier_field(person, identifier);
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Links an anonymous id to the person; an anonymous-only profile already holding it is
@@ -203,15 +237,20 @@ pub(crate) fn alias(cx: &mut Cx<'_>, previous: &str, user: &Identifier) -> Store
         (None, None) => {
             cx.create_person(&[user, &anonymous])?;
         }
-        (None, Some(key)) => cx.tx.link_identifier(cx.ws, &anonymous, key)?,
+        (None, Some(key)) => {
+            cx.tx.link_identifier(cx.ws, &anonymous, key)?;
+            cx.mark(Marked::Person(key))?;
+        }
         (Some(key), None) => {
             let mut person = load(cx, key)?;
-            if let Err(reason) = assign_identifier(cx, &mut person, user, false)? {
+            if let Some(reason) = assignment_conflict(cx, &person, user, false)? {
                 cx.record_failure(key, &reason, &JsonMap::new())?;
                 return Ok(Outcome::Applied);
             }
+            assign_identifier(cx, &mut person, user)?;
             person.updated_at = cx.now;
             cx.tx.save_person(cx.ws, &person)?;
+            cx.mark(Marked::Person(key))?;
         }
         (Some(from), Some(to)) if from == to => {}
         (Some(from), Some(to)) => {
@@ -284,7 +323,10 @@ fn merge_into(
     // profile (a replayed or late one) never overturns what the merge decided.
     let merged_at = cx.now.millis();
     for name in primary.attributes.keys() {
-        let at = primary.attribute_times.entry(name.clone()).or_insert(merged_at);
+        let at = primary
+            .attribute_times
+            .entry(name.clone())
+            .or_insert(merged_at);
         *at = (*at).max(merged_at);
     }
     for (name, value) in &secondary.attributes {
@@ -300,6 +342,7 @@ fn merge_into(
     primary.updated_at = cx.now;
     cx.tx.move_person_data(cx.ws, secondary.key, primary.key)?;
     cx.tx.delete_person(cx.ws, secondary.key)?;
+    cx.mark(Marked::Person(primary.key))?;
     let data = json!({"merged_cio_id": secondary.cio_id, "merged_id": secondary.id,
                       "merged_email": secondary.email});
     cx.record(

@@ -6,7 +6,7 @@ use nudge_core::{
     Activity, ActivityKind, EventKind, EventRecord, Identifier, IdentifierKind, JsonMap, Operation,
     PersonKey, Timestamp, WorkspaceId,
 };
-use nudge_store::{LogEntry, StoreResult, WriteTx};
+use nudge_store::{LogEntry, Marked, StoreResult, WriteTx};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -39,6 +39,13 @@ pub(crate) struct Cx<'t> {
 }
 
 impl Cx<'_> {
+    /// Marks `subject` as changed by this entry, which is how a replay recognises the entry as
+    /// already applied. Every change an entry makes marks what it changed, except an
+    /// activity, whose position already names the entry.
+    pub(crate) fn mark(&mut self, subject: Marked<'_>) -> StoreResult<()> {
+        self.tx.mark(self.ws, subject, self.offset)
+    }
+
     /// A cio_id derived from the log position, so replaying the log recreates the same ids.
     fn next_cio_id(&mut self) -> String {
         let mut hasher = Sha256::new();
@@ -63,6 +70,7 @@ impl Cx<'_> {
             set_identifier_field(&mut person, identifier);
         }
         self.tx.save_person(self.ws, &person)?;
+        self.mark(Marked::Person(key))?;
         Ok(key)
     }
 
@@ -174,12 +182,40 @@ pub fn apply_entry(
         Operation::Suppress { person } => suppress(&mut cx, person),
         Operation::Unsuppress { person } => {
             cx.tx.set_suppressed(ws, person, false, cx.now)?;
+            cx.mark(Marked::Identifier(person))?;
             Ok(Outcome::Applied)
         }
         Operation::Merge { primary, secondary } => identify::merge(&mut cx, primary, secondary),
         Operation::Alias { previous, user } => identify::alias(&mut cx, previous, user),
         other => relations::apply(&mut cx, other),
     }
+}
+
+/// What replaying one log entry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// The store already reflects the entry: it, or a later entry, changed what the entry
+    /// names. Nothing was written.
+    AlreadyApplied,
+    /// Nothing the entry names carries a trace of it, so it was applied (again), with this
+    /// outcome.
+    Applied(Outcome),
+}
+
+/// Re-applies `entry` (logged at `offset`) on top of whatever the store holds now: skipped
+/// when the store already reflects it, otherwise exactly [`apply_entry`]. Replaying a log on
+/// an intact store therefore changes nothing, and replaying onto a store that lags the log
+/// catches it up.
+pub fn replay_entry(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    offset: i64,
+    entry: &LogEntry,
+) -> StoreResult<Replayed> {
+    if guard::already_applied(tx, ws, offset, &entry.operation)? {
+        return Ok(Replayed::AlreadyApplied);
+    }
+    apply_entry(tx, ws, offset, entry).map(Replayed::Applied)
 }
 
 fn track(cx: &mut Cx<'_>, key: PersonKey, event: &EventRecord) -> StoreResult<Outcome> {
@@ -204,6 +240,7 @@ fn track(cx: &mut Cx<'_>, key: PersonKey, event: &EventRecord) -> StoreResult<Ou
 fn delete_person(cx: &mut Cx<'_>, person: &Identifier) -> StoreResult<Outcome> {
     match cx.tx.resolve(cx.ws, person)? {
         Some(key) => {
+            cx.mark(Marked::IdentifiersOf(key))?;
             cx.tx.delete_person(cx.ws, key)?;
             Ok(Outcome::Applied)
         }
@@ -227,13 +264,16 @@ fn suppress(cx: &mut Cx<'_>, person: &Identifier) -> StoreResult<Outcome> {
                 }
             }
         }
+        cx.mark(Marked::IdentifiersOf(key))?;
         cx.tx.delete_person(cx.ws, key)?;
     }
     for identifier in blocked.iter().filter(|i| i.kind() != IdentifierKind::CioId) {
         cx.tx.set_suppressed(cx.ws, identifier, true, cx.now)?;
+        cx.mark(Marked::Identifier(identifier))?;
     }
     Ok(Outcome::Applied)
 }
 
+mod guard;
 mod identify;
 mod relations;

@@ -3,7 +3,7 @@
 
 use nudge_core::operation::Relationship;
 use nudge_core::{Activity, ActivityKind, Identifier, JsonMap, ObjectRef, Operation};
-use nudge_store::StoreResult;
+use nudge_store::{Marked, StoreResult};
 use serde_json::json;
 
 use super::{Cx, Outcome};
@@ -51,7 +51,9 @@ pub(crate) fn apply(cx: &mut Cx<'_>, operation: &Operation) -> StoreResult<Outco
             for Relationship { with, attributes } in relationships {
                 let attrs = add.then_some(attributes);
                 cx.tx.set_relationship(cx.ws, key, with, attrs, cx.now)?;
+                cx.mark(Marked::Object(with))?;
             }
+            cx.mark(Marked::Person(key))?;
             Ok(Outcome::Applied)
         }
         Operation::IdentifyObject {
@@ -60,10 +62,12 @@ pub(crate) fn apply(cx: &mut Cx<'_>, operation: &Operation) -> StoreResult<Outco
             relationships,
         } => {
             cx.tx.upsert_object(cx.ws, object, attributes, cx.now)?;
+            cx.mark(Marked::Object(object))?;
             relate_people(cx, object, true, relationships)
         }
         Operation::DeleteObject { object } => {
             if cx.tx.delete_object(cx.ws, object)? {
+                cx.mark(Marked::Object(object))?;
                 Ok(Outcome::Applied)
             } else {
                 Ok(Outcome::Dropped(format!(
@@ -120,6 +124,7 @@ fn manual_segment(
         if let Some(key) = cx.tx.resolve(cx.ws, person)? {
             cx.tx
                 .set_segment_membership(cx.ws, segment_id, key, add, cx.now)?;
+            cx.mark(Marked::Person(key))?;
         }
     }
     Ok(Outcome::Applied)
@@ -142,6 +147,8 @@ fn relate_people(
             Some(key) => {
                 let attrs: Option<&JsonMap> = add.then_some(attributes);
                 cx.tx.set_relationship(cx.ws, key, object, attrs, cx.now)?;
+                cx.mark(Marked::Person(key))?;
+                cx.mark(Marked::Object(object))?;
             }
             None => skipped.push(with.to_string()),
         }

@@ -4,21 +4,27 @@
 //! traits: no backend-specific assumption (key values, offsets starting at 1, error texts).
 
 mod activities;
+mod derived;
 mod devices;
+mod export;
 mod log;
 mod merge;
 mod objects;
 mod people;
+mod rejections;
 mod segments;
 mod transactions;
 mod workspaces;
 
 pub use activities::*;
+pub use derived::*;
 pub use devices::*;
+pub use export::*;
 pub use log::*;
 pub use merge::*;
 pub use objects::*;
 pub use people::*;
+pub use rejections::*;
 pub use segments::*;
 pub use transactions::*;
 pub use workspaces::*;
@@ -67,6 +73,19 @@ macro_rules! contract_tests {
             objects_upsert_merges_attributes,
             delete_object_removes_its_relationships,
             set_relationship_adds_replaces_and_removes,
+            record_activity_ignores_a_seq_already_recorded,
+            marks_only_rise_and_belong_to_one_workspace,
+            person_marks_count_activities_and_outlive_the_person,
+            log_extent_counts_what_follows_an_offset,
+            reset_derived_clears_one_workspace_and_nothing_else,
+            people_pages_walk_everyone_once_in_key_order,
+            people_pages_keep_to_the_segment_and_since,
+            event_pages_list_events_pages_and_screens_with_their_person,
+            event_pages_keep_to_the_segment_and_since,
+            export_jobs_are_created_finished_and_kept_per_workspace,
+            rejections_are_recorded_and_listed_newest_first,
+            rejections_are_per_workspace,
+            rejections_roll_back_with_their_transaction,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
