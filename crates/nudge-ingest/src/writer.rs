@@ -300,12 +300,34 @@ fn apply_submission(
         };
         let result = tx
             .append_log(ws, &entry)
-            .and_then(|offset| apply_entry(tx, ws, offset, &entry));
+            .and_then(|offset| apply_entry(tx, ws, offset, &entry))
+            .and_then(|outcome| {
+                if let Outcome::Dropped(reason) = &outcome {
+                    tx.record_rejection(ws, &without_effect(&entry, reason))?;
+                }
+                Ok(outcome)
+            });
         accepted.operation = entry.operation;
         accepted.raw = entry.raw;
         outcomes.push(result?);
     }
     Ok(outcomes)
+}
+
+/// A message that was accepted and logged but changed nothing (a suppressed identifier, an
+/// unknown cio_id, an `_update` for nobody) is listed with the rejected messages, so it is
+/// visible and countable instead of silently gone.
+fn without_effect(entry: &LogEntry, reason: &str) -> Rejection {
+    Rejection {
+        received_at: entry.received_at,
+        source: entry.source.clone(),
+        reason: format!("accepted without effect: {reason}"),
+        field: None,
+        raw: entry
+            .raw
+            .clone()
+            .unwrap_or_else(|| serde_json::to_value(&entry.operation).unwrap_or_default()),
+    }
 }
 
 /// What stands in an `Accepted` while its operation is lent to the log entry: allocates

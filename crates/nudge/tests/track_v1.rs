@@ -385,6 +385,18 @@ async fn suppression_blocks_recreation_until_lifted(server: &TestServer) {
         server.customer("s1@example.com", "email").await.is_none(),
         "nor its email"
     );
+    // What was dropped is visible, with why.
+    let listed = server.app_get("/v1/rejected_messages?limit=10").await;
+    let reasons: Vec<String> = listed.body["rejected_messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", listed.body))
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
+    for expected in ["id=s-1", "email=s1@example.com"] {
+        let reason = format!("accepted without effect: {expected} is suppressed");
+        assert!(reasons.contains(&reason), "{reason} not in {reasons:?}");
+    }
     ok(
         server,
         Method::POST,
