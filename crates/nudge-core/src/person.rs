@@ -44,10 +44,12 @@ pub enum ActivityKind {
     DeviceUpdated,
     DeviceDeleted,
     Merged,
+    /// An anonymous id joined a known person (identify with `anonymous_id`, alias).
+    Stitched,
 }
 
 impl ActivityKind {
-    pub const ALL: [ActivityKind; 8] = [
+    pub const ALL: [ActivityKind; 9] = [
         ActivityKind::Event,
         ActivityKind::Page,
         ActivityKind::Screen,
@@ -56,6 +58,7 @@ impl ActivityKind {
         ActivityKind::DeviceUpdated,
         ActivityKind::DeviceDeleted,
         ActivityKind::Merged,
+        ActivityKind::Stitched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl ActivityKind {
             ActivityKind::DeviceUpdated => "device_updated",
             ActivityKind::DeviceDeleted => "device_deleted",
             ActivityKind::Merged => "merged",
+            ActivityKind::Stitched => "stitched",
         }
     }
 

@@ -7,7 +7,7 @@ use nudge_core::{
     Activity, Device, Identifier, JsonMap, ObjectRef, PersonKey, PersonState, Timestamp,
     WorkspaceId,
 };
-use nudge_store::{LogEntry, StoreError, StoreResult, WriteTx};
+use nudge_store::{LogEntry, MovedData, StoreError, StoreResult, WriteTx};
 use postgres::types::ToSql;
 use postgres::{Row, Transaction};
 
@@ -341,15 +341,23 @@ impl WriteTx for PgWriteTx<'_, '_> {
         ws: WorkspaceId,
         from: PersonKey,
         to: PersonKey,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<MovedData> {
         // Moving onto oneself must not run the clash clean-up, which would delete everything.
         if from == to {
-            return Ok(());
+            return Ok(MovedData::default());
         }
-        for sql in MOVE_PERSON_DATA {
-            self.run(sql, &[&ws.0, &from.0, &to.0])?;
+        let mut counts = [0u64; 7];
+        for (n, sql) in MOVE_PERSON_DATA.iter().enumerate() {
+            counts[n] = self.run(sql, &[&ws.0, &from.0, &to.0])?;
         }
-        Ok(())
+        // The UPDATEs count what moved; the DELETEs (clashes, at 3 and 5) what stayed behind.
+        Ok(MovedData {
+            identifiers: counts[0],
+            activities: counts[1],
+            devices: counts[2],
+            segment_memberships: counts[4],
+            relationships: counts[6],
+        })
     }
 
     fn segment_is_manual(&mut self, ws: WorkspaceId, segment_id: i64) -> StoreResult<Option<bool>> {

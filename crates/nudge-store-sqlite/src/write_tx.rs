@@ -7,7 +7,7 @@ use nudge_core::{
     Activity, Device, Identifier, JsonMap, ObjectRef, PersonKey, PersonState, Timestamp,
     WorkspaceId,
 };
-use nudge_store::{LogEntry, StoreError, StoreResult, WriteTx};
+use nudge_store::{LogEntry, MovedData, StoreError, StoreResult, WriteTx};
 use rusqlite::{params, Connection, OptionalExtension, Params};
 
 use crate::codec::{merge_attributes, millis, to_json};
@@ -259,18 +259,26 @@ impl WriteTx for SqliteWriteTx<'_> {
         ws: WorkspaceId,
         from: PersonKey,
         to: PersonKey,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<MovedData> {
         // Moving onto oneself must not run the clash clean-up, which would delete everything.
         if from == to {
-            return Ok(());
+            return Ok(MovedData::default());
         }
-        for sql in MOVE_PERSON_DATA {
-            self.run(sql, params![ws.0, from.0, to.0])?;
+        let mut moved = [0u64; 5];
+        for (n, sql) in MOVE_PERSON_DATA.iter().enumerate() {
+            moved[n] = self.run(sql, params![ws.0, from.0, to.0])? as u64;
         }
         for sql in DROP_CLASHING {
             self.run(sql, params![ws.0, from.0])?;
         }
-        Ok(())
+        let [identifiers, activities, devices, segment_memberships, relationships] = moved;
+        Ok(MovedData {
+            identifiers,
+            activities,
+            devices,
+            segment_memberships,
+            relationships,
+        })
     }
 
     fn segment_is_manual(&mut self, ws: WorkspaceId, segment_id: i64) -> StoreResult<Option<bool>> {

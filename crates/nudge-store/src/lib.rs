@@ -223,13 +223,14 @@ pub trait WriteTx {
 
     /// Moves everything that hangs off `from` to `to`: identifiers, activities, devices
     /// (keeping `to`'s own on a token clash), segment memberships and relationships (keeping
-    /// `to`'s own on a clash). `from`'s row itself is left for the caller to delete.
+    /// `to`'s own on a clash). `from`'s row itself is left for the caller to delete. Returns
+    /// how many of each moved, for the merge's audit trail.
     fn move_person_data(
         &mut self,
         ws: WorkspaceId,
         from: PersonKey,
         to: PersonKey,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<MovedData>;
 
     /// `Some(true)` manual, `Some(false)` data-driven, `None` no such segment.
     fn segment_is_manual(&mut self, ws: WorkspaceId, segment_id: i64) -> StoreResult<Option<bool>>;

@@ -99,3 +99,14 @@ pub struct RejectionRecord {
     pub id: i64,
     pub rejection: Rejection,
 }
+
+/// What a merge moved from one person to another (rows kept by the target on a clash are not
+/// counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovedData {
+    pub identifiers: u64,
+    pub activities: u64,
+    pub devices: u64,
+    pub segment_memberships: u64,
+    pub relationships: u64,
+}

@@ -305,6 +305,18 @@ async fn anonymous_events_follow_the_identify(server: &TestServer) {
     assert_eq!(events["activities"][0]["name"], "Product Viewed");
     let c = server.customer("c-9", "id").await.unwrap();
     assert_eq!(c["anonymous_ids"], json!(["anon-9"]));
+    let stitched = server.activities("c-9", "type=stitched").await;
+    let data = &stitched["activities"][0]["data"];
+    assert_eq!(data["how"], "stitch");
+    assert_eq!(data["primary"]["id"], "c-9");
+    assert!(
+        data["secondary"]["cio_id"].is_string(),
+        "the anonymous profile: {data}"
+    );
+    assert_eq!(
+        data["moved"]["activities"], 1,
+        "the anonymous view moved: {data}"
+    );
     // Later anonymous events for that id land on the known person.
     ok(
         server,
@@ -494,6 +506,19 @@ async fn merge_carries_everything_to_the_primary(server: &TestServer) {
             .len(),
         1
     );
+    // The audit trail: both identifier sets and what moved.
+    let audit = server.activities("prim", "type=merged").await;
+    let data = &audit["activities"][0]["data"];
+    assert_eq!(data["how"], "merge");
+    assert_eq!(data["primary"]["id"], "prim");
+    assert_eq!(data["secondary"]["id"], "sec");
+    assert_eq!(data["secondary"]["email"], "sec@example.com");
+    assert_eq!(data["moved"]["devices"], 1);
+    assert!(data["moved"]["activities"].as_u64().unwrap() >= 2, "{data}");
+    assert_eq!(
+        data["moved"]["identifiers"], 3,
+        "cio_id, id and email: {data}"
+    );
 }
 
 async fn manual_segments_take_people(server: &TestServer) {
@@ -580,7 +605,65 @@ async fn delete_and_region(server: &TestServer) {
     assert_eq!(region.body["environment_id"], server.creds.workspace_id);
 }
 
+async fn concurrent_identifies_and_a_racing_merge(server: &TestServer) {
+    // Twenty identifies of the same new id at once create one person.
+    let identifies = (0..20).map(|n| {
+        server.track(
+            Method::PUT,
+            "/api/v1/customers/race-1",
+            json!({ format!("a{n}"): n }),
+        )
+    });
+    for reply in futures::future::join_all(identifies).await {
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let c = server.customer("race-1", "id").await.unwrap();
+    assert_eq!(
+        c["attributes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with('a'))
+            .count(),
+        20,
+        "{c}"
+    );
+    // Events for the secondary racing its merge all end on the primary, once each.
+    ok(server, Method::PUT, "/api/v1/customers/race-p", json!({})).await;
+    ok(server, Method::PUT, "/api/v1/customers/race-s", json!({})).await;
+    let events = (0..40).map(|n| {
+        server.track(
+            Method::POST,
+            "/api/v1/customers/race-s/events",
+            json!({"name": format!("r{n}")}),
+        )
+    });
+    let merge = server.track(
+        Method::POST,
+        "/api/v1/merge_customers",
+        json!({"primary": {"id": "race-p"}, "secondary": {"id": "race-s"}}),
+    );
+    let (replies, merged) = tokio::join!(futures::future::join_all(events), merge);
+    assert_eq!(merged.status, StatusCode::OK);
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK));
+    let all = server.activities("race-p", "type=event&limit=1000").await;
+    let mut names: Vec<String> = all["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..40).map(|n| format!("r{n}")).collect();
+    expected.sort();
+    assert_eq!(
+        names, expected,
+        "every racing event is on the primary exactly once"
+    );
+}
+
 on_both_stores!(
+    concurrent_identifies_and_a_racing_merge,
     identify_creates_updates_and_removes,
     path_identifier_is_assigned_to_the_body_match,
     conflicts_are_logged_not_applied,

@@ -2,8 +2,14 @@
 // directory, and hands out the official customerio-node clients pointed at it. The SDK is used
 // unchanged: only its base URL differs from Customer.io's. This module must not patch the SDK
 // or wait by sleeping — readiness is the server's own "listening on" line.
+//
+// Stores: by default the server runs on SQLite in its data directory. `{ store: 'postgres' }`
+// creates a fresh database on 127.0.0.1:5432 (trust auth, user postgres) with `psql`, points
+// NUDGE_DATABASE_URL at it and drops it once the server has stopped. When no PostgreSQL
+// answers, useNudge({ store: 'postgres' }) fails if NUDGE_REQUIRE_POSTGRES is set, and
+// otherwise marks the context `skipped` (tests call `skipUnless(t, ctx)`), loudly.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { openSync, closeSync, readFileSync } from 'node:fs';
@@ -11,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TrackClient, APIClient } from 'customerio-node';
@@ -41,17 +48,80 @@ function logTail(logPath) {
   }
 }
 
+const PG_HOST = '127.0.0.1';
+const PG_PORT = '5432';
+const PG_USER = 'postgres';
+const run = promisify(execFile);
+
+/** Runs one SQL command with psql against the `postgres` database; rejects with psql's stderr. */
+async function psql(sql) {
+  try {
+    const { stdout } = await run(
+      'psql',
+      ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', PG_HOST, '-p', PG_PORT, '-U', PG_USER, '-d', 'postgres', '-c', sql],
+      { env: { ...process.env, PGCONNECT_TIMEOUT: '5' }, timeout: 30_000 },
+    );
+    return stdout.trim();
+  } catch (err) {
+    const why = err.code === 'ENOENT' ? 'the psql client is not installed' : (err.stderr || err.message).trim();
+    throw new Error(`psql -c "${sql}" failed: ${why}`);
+  }
+}
+
+let postgresProbe;
+/** Whether a PostgreSQL answers on 127.0.0.1:5432: `{ ok: true }` or `{ ok: false, reason }`. Probed once. */
+export function postgresStatus() {
+  postgresProbe ??= psql('SELECT 1').then(
+    (out) => (out === '1' ? { ok: true } : { ok: false, reason: `SELECT 1 answered ${JSON.stringify(out)}` }),
+    (err) => ({ ok: false, reason: err.message }),
+  );
+  return postgresProbe;
+}
+
+/** A fresh, empty database: `{ name, url, drop() }`. */
+async function createDatabase() {
+  const name = `nudge_sdk_${randomBytes(6).toString('hex')}`;
+  await psql(`CREATE DATABASE ${name}`);
+  let dropped = false;
+  return {
+    name,
+    url: `postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/${name}`,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
 /**
  * Spawns `nudge serve` and resolves once it prints `listening on http://…`.
  * Rejects if the process exits first or the line does not come within START_TIMEOUT_MS.
+ * `store`: undefined (the server's default, SQLite in the data directory, whatever the caller's
+ * environment says), 'sqlite' (SQLite even if NUDGE_DATABASE_URL is set) or 'postgres' (a fresh
+ * database, dropped by `stop()` once the server has exited unless NUDGE_KEEP_DATA is set).
  */
-export async function startNudge() {
+export async function startNudge({ store } = {}) {
   const bin = binary();
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'nudge-sdk-'));
+  if (store !== undefined && store !== 'sqlite' && store !== 'postgres') {
+    throw new Error(`unknown store '${store}' (sqlite or postgres)`);
+  }
+  const database = store === 'postgres' ? await createDatabase() : null;
+  const env = { ...process.env, NUDGE_LISTEN: '127.0.0.1:0' };
+  if (store === 'sqlite') delete env.NUDGE_DATABASE_URL;
+  if (database) env.NUDGE_DATABASE_URL = database.url;
+  let dataDir;
+  try {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'nudge-sdk-'));
+  } catch (err) {
+    await database?.drop();
+    throw err;
+  }
+  env.NUDGE_DATA_DIR = dataDir;
   const logPath = path.join(dataDir, 'nudge.log');
   const logFd = openSync(logPath, 'w');
   const child = spawn(bin, ['serve'], {
-    env: { ...process.env, NUDGE_DATA_DIR: dataDir, NUDGE_LISTEN: '127.0.0.1:0' },
+    env,
     stdio: ['ignore', 'pipe', logFd],
   });
   closeSync(logFd);
@@ -96,10 +166,14 @@ export async function startNudge() {
       await exited.catch(() => {});
     }
     await rm(dataDir, { recursive: true, force: true });
+    await database?.drop().catch(() => {});
     throw err;
   }
 
-  /** SIGTERM, then wait for exit (SIGKILL after STOP_TIMEOUT_MS). Keeps the data directory. */
+  /**
+   * SIGTERM, then wait for exit (SIGKILL after STOP_TIMEOUT_MS). Keeps the data directory; on
+   * PostgreSQL, then drops the database (kept, and named, when NUDGE_KEEP_DATA is set).
+   */
   async function stop() {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -108,21 +182,40 @@ export async function startNudge() {
       clearTimeout(timer);
     }
     const [code, signal] = await exited;
+    if (database) {
+      if (process.env.NUDGE_KEEP_DATA) console.log(`# kept PostgreSQL database ${database.name}`);
+      else await database.drop();
+    }
     return { code, signal };
   }
 
-  return { baseUrl, creds, dataDir, logPath, stop, child };
+  return { baseUrl, creds, dataDir, logPath, stop, child, store: store ?? 'default', database: database?.name };
 }
 
 /**
- * One server per test file: registers before/after hooks and returns a context whose fields
- * are filled once the server is up. After the file's tests the server must exit 0 on SIGTERM
- * and have logged no ERROR line. NUDGE_KEEP_DATA=1 keeps each data directory (and nudge.log).
+ * One server per test file (or per describe block, when called inside one): registers
+ * before/after hooks and returns a context whose fields are filled once the server is up.
+ * After the tests the server must exit 0 on SIGTERM and have logged no ERROR line.
+ * NUDGE_KEEP_DATA=1 keeps each data directory (and nudge.log) and PostgreSQL database.
+ * `{ store: 'postgres' }` without a reachable PostgreSQL: fails under NUDGE_REQUIRE_POSTGRES,
+ * otherwise sets `ctx.skipped` to the reason; see `skipUnless`.
  */
-export function useNudge() {
+export function useNudge({ store } = {}) {
   const ctx = {};
   before(async () => {
-    const server = await startNudge();
+    if (store === 'postgres') {
+      const pg = await postgresStatus();
+      if (!pg.ok) {
+        const reason = `no PostgreSQL on ${PG_HOST}:${PG_PORT} (${pg.reason})`;
+        if (process.env.NUDGE_REQUIRE_POSTGRES) {
+          throw new Error(`NUDGE_REQUIRE_POSTGRES is set but there is ${reason}`);
+        }
+        ctx.skipped = `SKIPPED ON POSTGRES: ${reason}; set NUDGE_REQUIRE_POSTGRES=1 to make this a failure`;
+        console.log(`# ${'!'.repeat(20)} ${ctx.skipped} ${'!'.repeat(20)}`);
+        return;
+      }
+    }
+    const server = await startNudge({ store });
     Object.assign(ctx, server, clientsFor(server));
   });
   after(async () => {
@@ -141,6 +234,16 @@ export function useNudge() {
     assert.deepEqual(errors, [], 'the server logged errors during this file\'s tests');
   });
   return ctx;
+}
+
+/**
+ * In a test on a `useNudge` context: true when the server runs; otherwise skips the test with
+ * the context's reason (`t.skip`) and returns false, so the test returns at once.
+ */
+export function skipUnless(t, ctx) {
+  if (!ctx.skipped) return true;
+  t.skip(ctx.skipped);
+  return false;
 }
 
 /** SDK clients and a raw App API reader for one server. */

@@ -204,14 +204,17 @@ fn adopt_anonymous(
         Err(e) => return Ok(Err(e.to_string())),
     };
     match cx.tx.resolve(cx.ws, &anon)? {
-        None => cx.tx.link_identifier(cx.ws, &anon, person.key)?,
+        None => {
+            cx.tx.link_identifier(cx.ws, &anon, person.key)?;
+            record_link(cx, person, &anon, How::Stitch)?;
+        }
         Some(key) if key == person.key => {}
         Some(key) => {
             let other = load(cx, key)?;
             if other.id.is_some() || other.email.is_some() {
                 return Ok(Err(format!("{anon} already belongs to a known person")));
             }
-            *person = merge_into(cx, person.clone(), other)?;
+            *person = merge_into(cx, person.clone(), other, How::Stitch)?;
         }
     }
     Ok(Ok(()))
@@ -240,6 +243,8 @@ pub(crate) fn alias(cx: &mut Cx<'_>, previous: &str, user: &Identifier) -> Store
         (None, Some(key)) => {
             cx.tx.link_identifier(cx.ws, &anonymous, key)?;
             cx.mark(Marked::Person(key))?;
+            let person = load(cx, key)?;
+            record_link(cx, &person, &anonymous, How::Alias)?;
         }
         (Some(key), None) => {
             let mut person = load(cx, key)?;
@@ -251,6 +256,7 @@ pub(crate) fn alias(cx: &mut Cx<'_>, previous: &str, user: &Identifier) -> Store
             person.updated_at = cx.now;
             cx.tx.save_person(cx.ws, &person)?;
             cx.mark(Marked::Person(key))?;
+            record_link(cx, &person, &anonymous, How::Alias)?;
         }
         (Some(from), Some(to)) if from == to => {}
         (Some(from), Some(to)) => {
@@ -260,7 +266,7 @@ pub(crate) fn alias(cx: &mut Cx<'_>, previous: &str, user: &Identifier) -> Store
                 cx.record_failure(to, &reason, &JsonMap::new())?;
                 return Ok(Outcome::Applied);
             }
-            let merged = merge_into(cx, primary, secondary)?;
+            let merged = merge_into(cx, primary, secondary, How::Alias)?;
             cx.tx.save_person(cx.ws, &merged)?;
         }
     }
@@ -281,7 +287,7 @@ fn auto_merge(cx: &mut Cx<'_>, a: PersonKey, b: PersonKey) -> StoreResult<Option
     } else {
         (pb, pa)
     };
-    let merged = merge_into(cx, primary, secondary)?;
+    let merged = merge_into(cx, primary, secondary, How::AutoMerge)?;
     cx.tx.save_person(cx.ws, &merged)?;
     Ok(Some(merged.key))
 }
@@ -306,7 +312,7 @@ pub(crate) fn merge(
         return Ok(Outcome::Applied);
     }
     let (p, s) = (load(cx, primary_key)?, load(cx, secondary_key)?);
-    let merged = merge_into(cx, p, s)?;
+    let merged = merge_into(cx, p, s, How::Merge)?;
     cx.tx.save_person(cx.ws, &merged)?;
     Ok(Outcome::Applied)
 }
@@ -318,7 +324,9 @@ fn merge_into(
     cx: &mut Cx<'_>,
     mut primary: PersonState,
     secondary: PersonState,
+    how: How,
 ) -> StoreResult<PersonState> {
+    let identifiers_before = identity_card(&primary);
     // The merge confirms the primary's values as of now, so an older update to either
     // profile (a replayed or late one) never overturns what the merge decided.
     let merged_at = cx.now.millis();
@@ -340,21 +348,80 @@ fn merge_into(
     primary.phone = primary.phone.or(secondary.phone.clone());
     primary.created_at = primary.created_at.min(secondary.created_at);
     primary.updated_at = cx.now;
-    cx.tx.move_person_data(cx.ws, secondary.key, primary.key)?;
+    let moved = cx.tx.move_person_data(cx.ws, secondary.key, primary.key)?;
     cx.tx.delete_person(cx.ws, secondary.key)?;
     cx.mark(Marked::Person(primary.key))?;
-    let data = json!({"merged_cio_id": secondary.cio_id, "merged_id": secondary.id,
-                      "merged_email": secondary.email});
+    let data = json!({"how": how.name(), "primary": identifiers_before,
+                      "secondary": identity_card(&secondary), "moved": moved});
+    record_audit(cx, primary.key, how.kind(), data)?;
+    Ok(primary)
+}
+
+/// Why two profiles became one; each is recorded on the surviving person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    /// `merge_customers` / v2 `merge`.
+    Merge,
+    /// An identify naming an id-only and an email-only profile together.
+    AutoMerge,
+    /// An identify carrying an anonymous id whose profile is merged in.
+    Stitch,
+    /// A Pipelines `alias`.
+    Alias,
+}
+
+impl How {
+    fn name(self) -> &'static str {
+        match self {
+            How::Merge => "merge",
+            How::AutoMerge => "auto_merge",
+            How::Stitch => "stitch",
+            How::Alias => "alias",
+        }
+    }
+
+    fn kind(self) -> ActivityKind {
+        match self {
+            How::Merge | How::AutoMerge => ActivityKind::Merged,
+            How::Stitch | How::Alias => ActivityKind::Stitched,
+        }
+    }
+}
+
+/// The identifiers a person is known by, for the audit trail.
+fn identity_card(person: &PersonState) -> Value {
+    json!({"cio_id": person.cio_id, "id": person.id, "email": person.email, "phone": person.phone})
+}
+
+fn record_audit(
+    cx: &mut Cx<'_>,
+    key: PersonKey,
+    kind: ActivityKind,
+    data: Value,
+) -> StoreResult<()> {
     cx.record(
-        primary.key,
+        key,
         Activity {
-            kind: ActivityKind::Merged,
+            kind,
             name: String::new(),
             timestamp: cx.now,
             data: data.as_object().cloned().unwrap_or_default(),
             event_id: None,
             can_trigger: false,
         },
-    )?;
-    Ok(primary)
+    )
+}
+
+/// An anonymous id linked to a person before any anonymous activity existed: nothing moves,
+/// but the link is part of the trail.
+fn record_link(
+    cx: &mut Cx<'_>,
+    person: &PersonState,
+    anonymous: &Identifier,
+    how: How,
+) -> StoreResult<()> {
+    let data = json!({"how": how.name(), "primary": identity_card(person),
+                      "secondary": {"anonymous_id": anonymous.value()},
+                      "moved": nudge_store::MovedData::default()});
+    record_audit(cx, person.key, ActivityKind::Stitched, data)
 }

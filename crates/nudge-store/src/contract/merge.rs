@@ -95,7 +95,18 @@ pub fn move_person_data_moves_everything(store: &dyn Store) {
         Ok((from, to))
     });
 
-    write(store, |tx| tx.move_person_data(ws, from, to));
+    let moved = write(store, |tx| tx.move_person_data(ws, from, to));
+    assert_eq!(
+        moved,
+        crate::MovedData {
+            identifiers: 3,
+            activities: 2,
+            devices: 1,
+            segment_memberships: 1,
+            relationships: 1
+        },
+        "cio_id, id and email; two activities; one of each of the rest"
+    );
 
     for moved in [id("anon-visitor"), email("ana@example.com"), id("ana")] {
         assert_eq!(store.resolve(ws, &moved).unwrap(), Some(to), "{moved}");
@@ -174,7 +185,8 @@ pub fn move_person_data_onto_itself_changes_nothing(store: &dyn Store) {
     });
     let before = store.person(ws, key).unwrap().unwrap();
 
-    write(store, |tx| tx.move_person_data(ws, key, key));
+    let moved = write(store, |tx| tx.move_person_data(ws, key, key));
+    assert_eq!(moved, crate::MovedData::default());
 
     assert_eq!(store.person(ws, key).unwrap().unwrap(), before);
     assert_eq!(timeline(store, ws, key), ["e"]);
