@@ -42,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "applied_marks",
         sql: include_str!("../migrations/0005_applied_marks.sql"),
     },
+    Migration {
+        version: 6,
+        name: "suppression_groups",
+        sql: include_str!("../migrations/0006_suppression_groups.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

@@ -57,6 +57,14 @@ const SUPPRESS: &str = "INSERT INTO suppressions (workspace_id, kind, value, sup
      VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, kind, value) DO NOTHING";
 const UNSUPPRESS: &str =
     "DELETE FROM suppressions WHERE workspace_id = $1 AND kind = $2 AND value = $3";
+const SUPPRESS_IN_GROUP: &str = "INSERT INTO suppressions (workspace_id, kind, value, \
+     suppressed_at, suppression_group) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (workspace_id, kind, value) DO UPDATE \
+     SET suppressed_at = excluded.suppressed_at, suppression_group = excluded.suppression_group";
+const SUPPRESSION_GROUP: &str = "SELECT suppression_group FROM suppressions \
+     WHERE workspace_id = $1 AND kind = $2 AND value = $3";
+const FREE_GROUP: &str = "DELETE FROM suppressions WHERE workspace_id = $1 \
+     AND suppression_group = $2 RETURNING kind, value";
 const IS_SUPPRESSED: &str = "SELECT EXISTS (SELECT 1 FROM suppressions \
      WHERE workspace_id = $1 AND kind = $2 AND value = $3)";
 /// Tables where `from` and `to` cannot clash (a device token belongs to one person) move by
@@ -98,6 +106,9 @@ pub(crate) fn statements() -> Vec<&'static str> {
         DELETE_DEVICE,
         SUPPRESS,
         UNSUPPRESS,
+        SUPPRESS_IN_GROUP,
+        SUPPRESSION_GROUP,
+        FREE_GROUP,
         IS_SUPPRESSED,
         SEGMENT_IS_MANUAL,
         ADD_MEMBER,
@@ -328,6 +339,48 @@ impl WriteTx for PgWriteTx<'_, '_> {
             self.run(UNSUPPRESS, &[&ws.0, &kind, &value])?;
         }
         Ok(())
+    }
+
+    fn suppress_together(
+        &mut self,
+        ws: WorkspaceId,
+        identifiers: &[Identifier],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let Some(first) = identifiers.first() else {
+            return Ok(());
+        };
+        let group = first.to_string();
+        for identifier in identifiers {
+            let kind = identifier.kind().as_str();
+            self.run(
+                SUPPRESS_IN_GROUP,
+                &[&ws.0, &kind, &identifier.value(), &now.millis(), &group],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn unsuppress_together(
+        &mut self,
+        ws: WorkspaceId,
+        identifier: &Identifier,
+    ) -> StoreResult<Vec<Identifier>> {
+        let kind = identifier.kind().as_str();
+        let row = self.query_opt(SUPPRESSION_GROUP, &[&ws.0, &kind, &identifier.value()])?;
+        let group: Option<String> = match row {
+            Some(row) => column(&row, 0)?,
+            None => None,
+        };
+        let Some(group) = group else {
+            self.run(UNSUPPRESS, &[&ws.0, &kind, &identifier.value()])?;
+            return Ok(vec![identifier.clone()]);
+        };
+        let statement = self.statements.get(self.tx, FREE_GROUP)?;
+        let rows = self.tx.query(&statement, &[&ws.0, &group]).map_err(pg)?;
+        rows.iter()
+            .map(|row| crate::read::identifier(column(row, 0)?, column(row, 1)?))
+            .collect()
     }
 
     fn is_suppressed(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<bool> {

@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "applied_marks",
         sql: include_str!("../migrations/0006_applied_marks.sql"),
     },
+    Migration {
+        version: 7,
+        name: "suppression_groups",
+        sql: include_str!("../migrations/0007_suppression_groups.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

@@ -45,6 +45,16 @@ pub(crate) const SUPPRESS: &str =
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace_id, kind, value) DO NOTHING";
 pub(crate) const UNSUPPRESS: &str =
     "DELETE FROM suppressions WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
+pub(crate) const SUPPRESS_IN_GROUP: &str = "INSERT INTO suppressions (workspace_id, kind, value, \
+     suppressed_at, suppression_group) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (workspace_id, kind, value) DO UPDATE \
+     SET suppressed_at = excluded.suppressed_at, suppression_group = excluded.suppression_group";
+pub(crate) const SUPPRESSION_GROUP: &str = "SELECT suppression_group FROM suppressions \
+     WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
+pub(crate) const GROUP_MEMBERS: &str = "SELECT kind, value FROM suppressions \
+     WHERE workspace_id = ?1 AND suppression_group = ?2";
+pub(crate) const FREE_GROUP: &str =
+    "DELETE FROM suppressions WHERE workspace_id = ?1 AND suppression_group = ?2";
 pub(crate) const IS_SUPPRESSED: &str = "SELECT EXISTS (SELECT 1 FROM suppressions \
      WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3)";
 /// Tables where `from` and `to` cannot clash (the moved column is not part of a key, or the
@@ -108,6 +118,9 @@ mod tests {
             UNLINK_IDENTIFIER,
             DELETE_DEVICE,
             UNSUPPRESS,
+            SUPPRESSION_GROUP,
+            GROUP_MEMBERS,
+            FREE_GROUP,
             IS_SUPPRESSED,
             SEGMENT_IS_MANUAL,
             REMOVE_MEMBER,

@@ -244,6 +244,61 @@ impl WriteTx for SqliteWriteTx<'_> {
         Ok(())
     }
 
+    fn suppress_together(
+        &mut self,
+        ws: WorkspaceId,
+        identifiers: &[Identifier],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let Some(first) = identifiers.first() else {
+            return Ok(());
+        };
+        let group = first.to_string();
+        for identifier in identifiers {
+            let (kind, value) = (identifier.kind().as_str(), identifier.value());
+            self.run(
+                SUPPRESS_IN_GROUP,
+                params![ws.0, kind, value, now.millis(), group],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn unsuppress_together(
+        &mut self,
+        ws: WorkspaceId,
+        identifier: &Identifier,
+    ) -> StoreResult<Vec<Identifier>> {
+        let (kind, value) = (identifier.kind().as_str(), identifier.value());
+        let group: Option<Option<String>> = self
+            .conn
+            .prepare_cached(SUPPRESSION_GROUP)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![ws.0, kind, value], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(from_sqlite)?;
+        let Some(Some(group)) = group else {
+            self.run(UNSUPPRESS, params![ws.0, kind, value])?;
+            return Ok(vec![identifier.clone()]);
+        };
+        let members = self
+            .conn
+            .prepare_cached(GROUP_MEMBERS)
+            .and_then(|mut stmt| {
+                stmt.query_map(params![ws.0, group], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(from_sqlite)?;
+        self.run(FREE_GROUP, params![ws.0, group])?;
+        members
+            .iter()
+            .map(|(k, v)| crate::codec::identifier(k, v))
+            .collect()
+    }
+
     fn is_suppressed(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<bool> {
         let kind = identifier.kind().as_str();
         self.conn

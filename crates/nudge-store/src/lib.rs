@@ -220,6 +220,21 @@ pub trait WriteTx {
         now: Timestamp,
     ) -> StoreResult<()>;
     fn is_suppressed(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<bool>;
+    /// Suppresses these identifiers as one group (one person's id, email and phone), so that
+    /// unsuppressing any of them frees them all.
+    fn suppress_together(
+        &mut self,
+        ws: WorkspaceId,
+        identifiers: &[Identifier],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Frees `identifier` and every identifier suppressed together with it; returns every
+    /// identifier freed.
+    fn unsuppress_together(
+        &mut self,
+        ws: WorkspaceId,
+        identifier: &Identifier,
+    ) -> StoreResult<Vec<Identifier>>;
 
     /// Moves everything that hangs off `from` to `to`: identifiers, activities, devices
     /// (keeping `to`'s own on a token clash), segment memberships and relationships (keeping

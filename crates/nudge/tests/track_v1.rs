@@ -432,6 +432,18 @@ async fn suppression_blocks_recreation_until_lifted(server: &TestServer) {
         c["attributes"].get("email").is_none(),
         "unsuppress does not restore the profile"
     );
+    // The email was suppressed together with the id, and is free again with it.
+    ok(
+        server,
+        Method::PUT,
+        "/api/v1/customers/s1%40example.com",
+        json!({"y": 1}),
+    )
+    .await;
+    assert!(
+        server.customer("s1@example.com", "email").await.is_some(),
+        "freed together"
+    );
 }
 
 async fn merge_carries_everything_to_the_primary(server: &TestServer) {

@@ -181,7 +181,9 @@ pub fn apply_entry(
         },
         Operation::Suppress { person } => suppress(&mut cx, person),
         Operation::Unsuppress { person } => {
-            cx.tx.set_suppressed(ws, person, false, cx.now)?;
+            for freed in cx.tx.unsuppress_together(ws, person)? {
+                cx.mark(Marked::Identifier(&freed))?;
+            }
             cx.mark(Marked::Identifier(person))?;
             Ok(Outcome::Applied)
         }
@@ -267,8 +269,11 @@ fn suppress(cx: &mut Cx<'_>, person: &Identifier) -> StoreResult<Outcome> {
         cx.mark(Marked::IdentifiersOf(key))?;
         cx.tx.delete_person(cx.ws, key)?;
     }
-    for identifier in blocked.iter().filter(|i| i.kind() != IdentifierKind::CioId) {
-        cx.tx.set_suppressed(cx.ws, identifier, true, cx.now)?;
+    blocked.retain(|i| i.kind() != IdentifierKind::CioId);
+    blocked.sort();
+    blocked.dedup();
+    cx.tx.suppress_together(cx.ws, &blocked, cx.now)?;
+    for identifier in &blocked {
         cx.mark(Marked::Identifier(identifier))?;
     }
     Ok(Outcome::Applied)

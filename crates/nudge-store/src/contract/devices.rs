@@ -122,3 +122,45 @@ pub fn suppression_is_set_unset_and_checked_per_identifier(store: &dyn Store) {
         "unsuppressing twice is harmless"
     );
 }
+
+pub fn identifiers_suppressed_together_are_freed_together(store: &dyn Store) {
+    let lumen = workspace(store, "lumen");
+    let group = [
+        id("ana"),
+        email("ana@example.com"),
+        ident(IdentifierKind::Phone, "+15555550100"),
+    ];
+    write(store, |tx| {
+        tx.suppress_together(lumen, &group, at(1))?;
+        tx.suppress_together(lumen, &[id("bob")], at(1))
+    });
+    write(store, |tx| {
+        for identifier in &group {
+            assert!(tx.is_suppressed(lumen, identifier)?, "{identifier}");
+        }
+        let mut freed = tx.unsuppress_together(lumen, &email("ana@example.com"))?;
+        freed.sort();
+        let mut expected = group.to_vec();
+        expected.sort();
+        assert_eq!(
+            freed, expected,
+            "every identifier of the group, and only those"
+        );
+        for identifier in &group {
+            assert!(
+                !tx.is_suppressed(lumen, identifier)?,
+                "{identifier} is free again"
+            );
+        }
+        assert!(
+            tx.is_suppressed(lumen, &id("bob"))?,
+            "another group stays suppressed"
+        );
+        // An identifier that is not suppressed frees only itself.
+        assert_eq!(
+            tx.unsuppress_together(lumen, &id("carol"))?,
+            vec![id("carol")]
+        );
+        Ok(())
+    });
+}

@@ -65,6 +65,7 @@ macro_rules! contract_tests {
             devices_upsert_replace_and_delete,
             device_token_moves_between_people,
             suppression_is_set_unset_and_checked_per_identifier,
+            identifiers_suppressed_together_are_freed_together,
             move_person_data_moves_everything,
             move_person_data_keeps_the_targets_own_on_a_clash,
             move_person_data_onto_itself_changes_nothing,
