@@ -1,6 +1,7 @@
 //! The App API (`/v1/...`, Bearer app key): reading people, their activities, segments and
 //! objects, Customer.io-compatible where Customer.io has the endpoint.
 
+mod cursor;
 pub mod exports;
 mod people;
 mod rejections;

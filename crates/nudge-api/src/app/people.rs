@@ -158,22 +158,9 @@ async fn activities(
     Query(params): Query<ActivityParams>,
 ) -> Reply {
     let view = require(&state, ws.id, identifier(&raw, params.id_type.as_deref())?).await?;
-    let limit = match params.limit.as_deref() {
-        None | Some("") => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request("limit", "limit must be an integer from 1 to 1000")
-            })?,
-    };
-    let before_seq = match params.start.as_deref() {
-        None | Some("") => None,
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
-            ApiError::bad_request("start", "start must be a cursor returned as next")
-        })?),
-    };
+    let page_request =
+        super::cursor::PageRequest::parse(params.start.as_deref(), params.limit.as_deref())?;
+    let (limit, before_seq) = (page_request.limit, page_request.before);
     let kinds = match params.kind.as_deref() {
         None | Some("") => Vec::new(),
         Some(kind) => vec![ActivityKind::parse(kind).ok_or_else(|| {
@@ -190,10 +177,7 @@ async fn activities(
     let page = state
         .read(move |store| store.activities(ws, key, &query))
         .await?;
-    let next = match page.last() {
-        Some(last) if page.len() == limit => last.seq.to_string(),
-        _ => String::new(),
-    };
+    let next = page_request.next(page.len(), page.last().map(|a| a.seq));
     let items: Vec<Value> = page
         .iter()
         .map(|a| render::activity(&view.state, a))

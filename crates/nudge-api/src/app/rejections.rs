@@ -28,30 +28,13 @@ async fn list(
     AppAuth(ws): AppAuth,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match params.limit.as_deref() {
-        None | Some("") => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request("limit", "limit must be an integer from 1 to 1000")
-            })?,
-    };
-    let before_id = match params.start.as_deref() {
-        None | Some("") => None,
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
-            ApiError::bad_request("start", "start must be a cursor returned as next")
-        })?),
-    };
+    let request =
+        super::cursor::PageRequest::parse(params.start.as_deref(), params.limit.as_deref())?;
     let ws = ws.id;
     let page = state
-        .read(move |store| store.rejections(ws, before_id, limit))
+        .read(move |store| store.rejections(ws, request.before, request.limit))
         .await?;
-    let next = match page.last() {
-        Some(last) if page.len() == limit => last.id.to_string(),
-        _ => String::new(),
-    };
+    let next = request.next(page.len(), page.last().map(|r| r.id));
     let items: Vec<Value> = page.iter().map(render).collect();
     Ok(Json(json!({"rejected_messages": items, "next": next})))
 }
