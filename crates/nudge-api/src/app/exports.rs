@@ -117,7 +117,7 @@ async fn create(State(state): State<AppState>, AppAuth(ws): AppAuth, body: Bytes
     } else {
         decode(&body)?
     };
-    let filter = filter::parse(filters.as_ref())?;
+    let filter = filter::parse(filters.as_ref(), state.clock.now())?;
     let new = NewExport {
         kind: "customers".into(),
         filters: filters.unwrap_or(Value::Null),
