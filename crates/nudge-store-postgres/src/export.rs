@@ -2,7 +2,7 @@
 //! position), each an indexed range read that never loads a whole table, and the App API's
 //! export jobs. `plans.rs` checks every statement here.
 
-use nudge_core::{Activity, ActivityKind, PersonKey, PersonState, Timestamp, WorkspaceId};
+use nudge_core::{PersonKey, PersonState, Timestamp, WorkspaceId};
 use nudge_store::{
     ExportEnd, ExportJob, ExportScope, ExportStatus, ExportedEvent, NewExport, StoreResult,
 };
@@ -128,21 +128,12 @@ pub(crate) fn events_page(
         .map_err(pg)?;
     rows.iter()
         .map(|row| {
-            let kind: &str = column(row, 1)?;
             Ok(ExportedEvent {
                 seq: column(row, 0)?,
                 person_id: column(row, 7)?,
                 person_email: column(row, 8)?,
                 person_cio_id: column(row, 9)?,
-                activity: Activity {
-                    kind: ActivityKind::parse(kind)
-                        .ok_or_else(|| corrupt("activity kind", kind))?,
-                    name: column(row, 2)?,
-                    timestamp: Timestamp::from_millis(column(row, 3)?),
-                    data: json_map(column(row, 4)?, "activity data")?,
-                    event_id: column(row, 5)?,
-                    can_trigger: column(row, 6)?,
-                },
+                activity: crate::read::activity_columns(row)?,
             })
         })
         .collect()

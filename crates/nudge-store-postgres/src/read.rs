@@ -226,22 +226,27 @@ pub(crate) fn activities(
         .map_err(pg)?;
     rows.iter()
         .map(|row| {
-            let kind: &str = column(row, 1)?;
             Ok(StoredActivity {
                 seq: column(row, 0)?,
-                activity: Activity {
-                    kind: ActivityKind::parse(kind)
-                        .ok_or_else(|| corrupt("activity kind", kind))?,
-                    name: column(row, 2)?,
-                    timestamp: Timestamp::from_millis(column(row, 3)?),
-                    data: json_map(column(row, 4)?, "activity data")?,
-                    event_id: column(row, 5)?,
-                    can_trigger: column(row, 6)?,
-                },
+                activity: activity_columns(row)?,
                 recorded_at: Timestamp::from_millis(column(row, 7)?),
             })
         })
         .collect()
+}
+
+/// An activity from columns 1–6 of a row: kind, name, timestamp, data, event_id, can_trigger
+/// (column 0 being its seq), the order every activity query here selects them in.
+pub(crate) fn activity_columns(row: &postgres::Row) -> StoreResult<Activity> {
+    let kind: &str = column(row, 1)?;
+    Ok(Activity {
+        kind: ActivityKind::parse(kind).ok_or_else(|| corrupt("activity kind", kind))?,
+        name: column(row, 2)?,
+        timestamp: Timestamp::from_millis(column(row, 3)?),
+        data: json_map(column(row, 4)?, "activity data")?,
+        event_id: column(row, 5)?,
+        can_trigger: column(row, 6)?,
+    })
 }
 
 // --- segments -----------------------------------------------------------------------------
