@@ -16,9 +16,12 @@ const LOG_EXTENT: &str = "SELECT count(*), max(\"offset\") FROM event_log \
      WHERE workspace_id = $1 AND \"offset\" > $2";
 
 /// Every table derived from the log, children before the people and objects they reference.
-const RESET: [&str; 9] = [
+const RESET: [&str; 13] = [
     "DELETE FROM relationships WHERE workspace_id = $1",
     "DELETE FROM segment_members WHERE workspace_id = $1",
+    "DELETE FROM segment_transitions WHERE workspace_id = $1",
+    "DELETE FROM computed_states WHERE workspace_id = $1",
+    "DELETE FROM person_schedules WHERE workspace_id = $1",
     "DELETE FROM devices WHERE workspace_id = $1",
     "DELETE FROM activities WHERE workspace_id = $1",
     "DELETE FROM identifiers WHERE workspace_id = $1",
@@ -26,11 +29,13 @@ const RESET: [&str; 9] = [
     "DELETE FROM objects WHERE workspace_id = $1",
     "DELETE FROM suppressions WHERE workspace_id = $1",
     "DELETE FROM applied_marks WHERE workspace_id = $1",
+    // The processor starts again from the beginning of the log.
+    "DELETE FROM processed_offsets WHERE workspace_id = $1",
 ];
 
 /// The dump, table by table: people are named by cio_id (internal keys differ between a
 /// store and its rebuild), rows in a stable order, JSON columns as stored text.
-const DUMP: [(&str, &str); 9] = [
+const DUMP: [(&str, &str); 12] = [
     (
         "people",
         "SELECT cio_id, id, email, phone, attributes, attribute_times, created_at, updated_at \
@@ -77,6 +82,24 @@ const DUMP: [(&str, &str); 9] = [
          FROM relationships r JOIN people p \
          ON p.workspace_id = r.workspace_id AND p.key = r.person_key \
          WHERE r.workspace_id = $1 ORDER BY p.cio_id, r.type_id, r.object_id",
+    ),
+    (
+        "segment_transitions",
+        "SELECT p.cio_id, t.segment_id, t.entered, t.at FROM segment_transitions t \
+         JOIN people p ON p.workspace_id = t.workspace_id AND p.key = t.person_key \
+         WHERE t.workspace_id = $1 ORDER BY p.cio_id, t.id",
+    ),
+    (
+        "computed_states",
+        "SELECT p.cio_id, c.name, c.state FROM computed_states c JOIN people p \
+         ON p.workspace_id = c.workspace_id AND p.key = c.person_key \
+         WHERE c.workspace_id = $1 ORDER BY p.cio_id, c.name",
+    ),
+    (
+        "person_schedules",
+        "SELECT p.cio_id, s.next_check FROM person_schedules s JOIN people p \
+         ON p.workspace_id = s.workspace_id AND p.key = s.person_key \
+         WHERE s.workspace_id = $1 ORDER BY p.cio_id",
     ),
     (
         "marks",

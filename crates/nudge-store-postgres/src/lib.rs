@@ -1,9 +1,11 @@
-//! Nudge's PostgreSQL backend: [`PostgresStore`] implements [`Store`] and hands
-//! [`WriteTx`](nudge_store::WriteTx) closures one PostgreSQL transaction each, on a pooled
-//! synchronous client. It runs on blocking threads and must never be called from an async
+//! Nudge's PostgreSQL backend: [`PostgresStore`] implements [`Store`] (with its
+//! [`Definitions`](nudge_store::Definitions)) and hands [`WriteTx`](nudge_store::WriteTx)
+//! closures one PostgreSQL transaction each, on a pooled synchronous client. It runs on blocking threads and must never be called from an async
 //! task. No driver type leaves this crate.
 
 mod admin;
+mod computed_catalogue;
+mod definitions;
 mod derived;
 mod errors;
 mod event_rows;
@@ -11,10 +13,15 @@ mod export;
 mod marks;
 mod migrations;
 mod objects;
+mod person_data;
 #[cfg(test)]
 mod plans;
+mod processing_tx;
+mod processor_reads;
 mod read;
 mod rejections;
+mod segment_catalogue;
+mod suppressions;
 pub mod test_database;
 mod write_tx;
 
@@ -239,18 +246,6 @@ impl Store for PostgresStore {
         query: &ActivityQuery,
     ) -> StoreResult<Vec<nudge_core::person::StoredActivity>> {
         self.with_conn(|client, statements| read::activities(client, statements, ws, key, query))
-    }
-
-    fn create_manual_segment(
-        &self,
-        ws: WorkspaceId,
-        name: &str,
-        description: &str,
-        now: Timestamp,
-    ) -> StoreResult<Segment> {
-        self.with_conn(|client, statements| {
-            admin::insert_manual_segment(client, statements, ws, name, description, now)
-        })
     }
 
     fn person_segments(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Vec<Segment>> {

@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "suppression_groups",
         sql: include_str!("../migrations/0006_suppression_groups.sql"),
     },
+    Migration {
+        version: 7,
+        name: "processing",
+        sql: include_str!("../migrations/0007_processing.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

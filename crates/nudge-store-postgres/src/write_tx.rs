@@ -13,7 +13,7 @@ use postgres::{Row, Transaction};
 
 use crate::errors::{column, pg};
 use crate::event_rows::{self, to_json};
-use crate::{objects, read, Statements};
+use crate::{objects, person_data, read, suppressions, Statements};
 
 /// Advisory lock class for appending to one workspace's log (two-integer form; the second
 /// key is derived from the workspace id).
@@ -32,15 +32,6 @@ const INSERT_PERSON: &str = "INSERT INTO people (workspace_id, cio_id, attribute
 const SAVE_PERSON: &str = "UPDATE people SET id = $3, email = $4, phone = $5, attributes = $6, \
      attribute_times = $7, created_at = $8, updated_at = $9 \
      WHERE key = $2 AND workspace_id = $1";
-// Data-modifying CTEs all run to completion and foreign keys are checked at the end of the
-// statement: six deletes in one round trip.
-const DELETE_PERSON: &str = "WITH \
-     identifiers_gone AS (DELETE FROM identifiers WHERE workspace_id = $1 AND person_key = $2), \
-     devices_gone AS (DELETE FROM devices WHERE workspace_id = $1 AND person_key = $2), \
-     activities_gone AS (DELETE FROM activities WHERE workspace_id = $1 AND person_key = $2), \
-     members_gone AS (DELETE FROM segment_members WHERE workspace_id = $1 AND person_key = $2), \
-     related_gone AS (DELETE FROM relationships WHERE workspace_id = $1 AND person_key = $2) \
-     DELETE FROM people WHERE key = $2 AND workspace_id = $1";
 const LINK_IDENTIFIER: &str = "INSERT INTO identifiers (workspace_id, kind, value, person_key) \
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (workspace_id, kind, value) DO UPDATE SET person_key = excluded.person_key";
@@ -53,36 +44,6 @@ const UPSERT_DEVICE: &str = "INSERT INTO devices (workspace_id, token, person_ke
      attributes = excluded.attributes";
 const DELETE_DEVICE: &str =
     "DELETE FROM devices WHERE workspace_id = $1 AND token = $2 AND person_key = $3";
-const SUPPRESS: &str = "INSERT INTO suppressions (workspace_id, kind, value, suppressed_at) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, kind, value) DO NOTHING";
-const UNSUPPRESS: &str =
-    "DELETE FROM suppressions WHERE workspace_id = $1 AND kind = $2 AND value = $3";
-const SUPPRESS_IN_GROUP: &str = "INSERT INTO suppressions (workspace_id, kind, value, \
-     suppressed_at, suppression_group) VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT (workspace_id, kind, value) DO UPDATE \
-     SET suppressed_at = excluded.suppressed_at, suppression_group = excluded.suppression_group";
-const SUPPRESSION_GROUP: &str = "SELECT suppression_group FROM suppressions \
-     WHERE workspace_id = $1 AND kind = $2 AND value = $3";
-const FREE_GROUP: &str = "DELETE FROM suppressions WHERE workspace_id = $1 \
-     AND suppression_group = $2 RETURNING kind, value";
-const IS_SUPPRESSED: &str = "SELECT EXISTS (SELECT 1 FROM suppressions \
-     WHERE workspace_id = $1 AND kind = $2 AND value = $3)";
-/// Tables where `from` and `to` cannot clash (a device token belongs to one person) move by
-/// one UPDATE; the others first drop `from`'s rows that clash, keeping `to`'s own, then move
-/// the rest.
-const MOVE_PERSON_DATA: [&str; 7] = [
-    "UPDATE identifiers SET person_key = $3 WHERE workspace_id = $1 AND person_key = $2",
-    "UPDATE activities SET person_key = $3 WHERE workspace_id = $1 AND person_key = $2",
-    "UPDATE devices SET person_key = $3 WHERE workspace_id = $1 AND person_key = $2",
-    "DELETE FROM segment_members m WHERE m.workspace_id = $1 AND m.person_key = $2 \
-     AND EXISTS (SELECT 1 FROM segment_members t WHERE t.workspace_id = $1 \
-                 AND t.segment_id = m.segment_id AND t.person_key = $3)",
-    "UPDATE segment_members SET person_key = $3 WHERE workspace_id = $1 AND person_key = $2",
-    "DELETE FROM relationships r WHERE r.workspace_id = $1 AND r.person_key = $2 \
-     AND EXISTS (SELECT 1 FROM relationships t WHERE t.workspace_id = $1 \
-                 AND t.person_key = $3 AND t.type_id = r.type_id AND t.object_id = r.object_id)",
-    "UPDATE relationships SET person_key = $3 WHERE workspace_id = $1 AND person_key = $2",
-];
 const SEGMENT_IS_MANUAL: &str = "SELECT manual FROM segments WHERE id = $2 AND workspace_id = $1";
 const ADD_MEMBER: &str = "INSERT INTO segment_members (workspace_id, segment_id, person_key, \
      added_at) VALUES ($1, $2, $3, $4) \
@@ -93,36 +54,28 @@ const REMOVE_MEMBER: &str = "DELETE FROM segment_members \
 /// Every statement this module runs, for the plan test.
 #[cfg(test)]
 pub(crate) fn statements() -> Vec<&'static str> {
-    let single = [
+    vec![
         LOCK_LOG,
         RECORD_DEDUPE,
         PRUNE_DEDUPE,
         INSERT_PERSON,
         SAVE_PERSON,
-        DELETE_PERSON,
         LINK_IDENTIFIER,
         UNLINK_IDENTIFIER,
         UPSERT_DEVICE,
         DELETE_DEVICE,
-        SUPPRESS,
-        UNSUPPRESS,
-        SUPPRESS_IN_GROUP,
-        SUPPRESSION_GROUP,
-        FREE_GROUP,
-        IS_SUPPRESSED,
         SEGMENT_IS_MANUAL,
         ADD_MEMBER,
         REMOVE_MEMBER,
-    ];
-    single.into_iter().chain(MOVE_PERSON_DATA).collect()
+    ]
 }
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
 /// [`WriteTx`] over the transaction `PostgresStore::write` opened.
 pub(crate) struct PgWriteTx<'a, 'conn> {
-    tx: &'a mut Transaction<'conn>,
-    statements: &'a mut Statements,
+    pub(crate) tx: &'a mut Transaction<'conn>,
+    pub(crate) statements: &'a mut Statements,
     /// Workspaces whose log this transaction already holds the append lock for.
     log_locks: Vec<WorkspaceId>,
 }
@@ -137,14 +90,27 @@ impl<'a, 'conn> PgWriteTx<'a, 'conn> {
     }
 
     /// Runs one cached statement; returns how many rows it changed.
-    fn run(&mut self, sql: &'static str, params: &Params<'_>) -> StoreResult<u64> {
+    pub(crate) fn run(&mut self, sql: &'static str, params: &Params<'_>) -> StoreResult<u64> {
         let statement = self.statements.get(self.tx, sql)?;
         self.tx.execute(&statement, params).map_err(pg)
     }
 
-    fn query_opt(&mut self, sql: &'static str, params: &Params<'_>) -> StoreResult<Option<Row>> {
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> StoreResult<Option<Row>> {
         let statement = self.statements.get(self.tx, sql)?;
         self.tx.query_opt(&statement, params).map_err(pg)
+    }
+
+    pub(crate) fn query(
+        &mut self,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> StoreResult<Vec<Row>> {
+        let statement = self.statements.get(self.tx, sql)?;
+        self.tx.query(&statement, params).map_err(pg)
     }
 
     /// Serialises appends to `ws`'s log until this transaction ends. A sequence hands out
@@ -264,8 +230,7 @@ impl WriteTx for PgWriteTx<'_, '_> {
     }
 
     fn delete_person(&mut self, ws: WorkspaceId, key: PersonKey) -> StoreResult<()> {
-        self.run(DELETE_PERSON, &[&ws.0, &key.0])?;
-        Ok(())
+        person_data::delete(self, ws, key)
     }
 
     fn link_identifier(
@@ -332,13 +297,7 @@ impl WriteTx for PgWriteTx<'_, '_> {
         suppressed: bool,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let (kind, value) = (identifier.kind().as_str(), identifier.value());
-        if suppressed {
-            self.run(SUPPRESS, &[&ws.0, &kind, &value, &now.millis()])?;
-        } else {
-            self.run(UNSUPPRESS, &[&ws.0, &kind, &value])?;
-        }
-        Ok(())
+        suppressions::set(self, ws, identifier, suppressed, now)
     }
 
     fn suppress_together(
@@ -347,18 +306,7 @@ impl WriteTx for PgWriteTx<'_, '_> {
         identifiers: &[Identifier],
         now: Timestamp,
     ) -> StoreResult<()> {
-        let Some(first) = identifiers.first() else {
-            return Ok(());
-        };
-        let group = first.to_string();
-        for identifier in identifiers {
-            let kind = identifier.kind().as_str();
-            self.run(
-                SUPPRESS_IN_GROUP,
-                &[&ws.0, &kind, &identifier.value(), &now.millis(), &group],
-            )?;
-        }
-        Ok(())
+        suppressions::suppress_together(self, ws, identifiers, now)
     }
 
     fn unsuppress_together(
@@ -366,27 +314,11 @@ impl WriteTx for PgWriteTx<'_, '_> {
         ws: WorkspaceId,
         identifier: &Identifier,
     ) -> StoreResult<Vec<Identifier>> {
-        let kind = identifier.kind().as_str();
-        let row = self.query_opt(SUPPRESSION_GROUP, &[&ws.0, &kind, &identifier.value()])?;
-        let group: Option<String> = match row {
-            Some(row) => column(&row, 0)?,
-            None => None,
-        };
-        let Some(group) = group else {
-            self.run(UNSUPPRESS, &[&ws.0, &kind, &identifier.value()])?;
-            return Ok(vec![identifier.clone()]);
-        };
-        let statement = self.statements.get(self.tx, FREE_GROUP)?;
-        let rows = self.tx.query(&statement, &[&ws.0, &group]).map_err(pg)?;
-        rows.iter()
-            .map(|row| crate::read::identifier(column(row, 0)?, column(row, 1)?))
-            .collect()
+        suppressions::unsuppress_together(self, ws, identifier)
     }
 
     fn is_suppressed(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<bool> {
-        let kind = identifier.kind().as_str();
-        let row = self.query_opt(IS_SUPPRESSED, &[&ws.0, &kind, &identifier.value()])?;
-        row.map_or(Ok(false), |row| column(&row, 0))
+        suppressions::is_suppressed(self, ws, identifier)
     }
 
     fn move_person_data(
@@ -395,22 +327,7 @@ impl WriteTx for PgWriteTx<'_, '_> {
         from: PersonKey,
         to: PersonKey,
     ) -> StoreResult<MovedData> {
-        // Moving onto oneself must not run the clash clean-up, which would delete everything.
-        if from == to {
-            return Ok(MovedData::default());
-        }
-        let mut counts = [0u64; 7];
-        for (n, sql) in MOVE_PERSON_DATA.iter().enumerate() {
-            counts[n] = self.run(sql, &[&ws.0, &from.0, &to.0])?;
-        }
-        // The UPDATEs count what moved; the DELETEs (clashes, at 3 and 5) what stayed behind.
-        Ok(MovedData {
-            identifiers: counts[0],
-            activities: counts[1],
-            devices: counts[2],
-            segment_memberships: counts[4],
-            relationships: counts[6],
-        })
+        person_data::move_to(self, ws, from, to)
     }
 
     fn segment_is_manual(&mut self, ws: WorkspaceId, segment_id: i64) -> StoreResult<Option<bool>> {

@@ -1,9 +1,9 @@
-//! Administrative writes outside ingestion: creating workspaces, replacing their keys and
-//! creating manual segments. Each runs inside a transaction the caller opened on the writer
-//! connection; none is on the hot path.
+//! Administrative writes outside ingestion: creating workspaces and replacing their keys
+//! (definitions belong to the segment and computed catalogues). Each runs inside a
+//! transaction the caller opened on the writer connection; none is on the hot path.
 
-use nudge_core::{Timestamp, Workspace, WorkspaceId};
-use nudge_store::{KeyRecord, NewWorkspace, Segment, StoreResult};
+use nudge_core::{Workspace, WorkspaceId};
+use nudge_store::{KeyRecord, NewWorkspace, StoreResult};
 use rusqlite::{params, Connection};
 
 use crate::errors::from_sqlite;
@@ -51,25 +51,4 @@ fn insert_keys(conn: &Connection, workspace: WorkspaceId, keys: &[KeyRecord]) ->
             .map_err(from_sqlite)?;
     }
     Ok(())
-}
-
-pub(crate) fn create_manual_segment(
-    conn: &Connection,
-    ws: WorkspaceId,
-    name: &str,
-    description: &str,
-    now: Timestamp,
-) -> StoreResult<Segment> {
-    conn.prepare_cached(
-        "INSERT INTO segments (workspace_id, name, description, manual, created_at)
-         VALUES (?1, ?2, ?3, 1, ?4)",
-    )
-    .and_then(|mut stmt| stmt.execute(params![ws.0, name, description, now.millis()]))
-    .map_err(from_sqlite)?;
-    Ok(Segment {
-        id: conn.last_insert_rowid(),
-        name: name.to_string(),
-        description: description.to_string(),
-        manual: true,
-    })
 }

@@ -6,7 +6,7 @@ use nudge_core::{
     Activity, ActivityKind, ApiKind, Device, Env, Identifier, IdentifierKind, JsonMap, PersonKey,
     PersonState, Timestamp, Workspace, WorkspaceId,
 };
-use nudge_store::{StoreError, StoreResult};
+use nudge_store::{Backfill, StoreError, StoreResult};
 use rusqlite::Row;
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -191,6 +191,49 @@ impl ActivityRow {
             },
             recorded_at: Timestamp::from_millis(self.recorded_at),
         })
+    }
+}
+
+/// A backfill as the four columns `backfill_complete, backfill_after, backfill_done,
+/// backfill_total` that every definition table spells it with.
+pub(crate) struct BackfillColumns {
+    pub(crate) complete: bool,
+    pub(crate) after: i64,
+    pub(crate) done: i64,
+    pub(crate) total: i64,
+}
+
+impl BackfillColumns {
+    /// Reads the four columns starting at `first`.
+    pub(crate) fn read(row: &Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            complete: row.get(first)?,
+            after: row.get(first + 1)?,
+            done: row.get(first + 2)?,
+            total: row.get(first + 3)?,
+        })
+    }
+
+    pub(crate) fn decode(self) -> StoreResult<Backfill> {
+        let count = |n: i64| u64::try_from(n).map_err(|err| corrupt("backfill count", err));
+        Ok(Backfill {
+            complete: self.complete,
+            after: self.after,
+            done: count(self.done)?,
+            total: count(self.total)?,
+        })
+    }
+}
+
+impl From<&Backfill> for BackfillColumns {
+    fn from(backfill: &Backfill) -> Self {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Self {
+            complete: backfill.complete,
+            after: backfill.after,
+            done: count(backfill.done),
+            total: count(backfill.total),
+        }
     }
 }
 

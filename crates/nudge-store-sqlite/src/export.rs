@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::codec::{from_json, to_json, ActivityRow, PersonRow};
 use crate::errors::{corrupt, from_sqlite};
+use crate::read::limit;
 
 pub(crate) const PEOPLE_PAGE: &str = "SELECT p.key, p.cio_id, p.id, p.email, p.phone, \
      p.attributes, p.attribute_times, p.created_at, p.updated_at FROM people p \
@@ -51,10 +52,6 @@ pub(crate) const STATEMENTS: [&str; 5] = [
 
 fn since_millis(scope: &ExportScope) -> i64 {
     scope.since.map_or(i64::MIN, Timestamp::millis)
-}
-
-fn limit(max: usize) -> i64 {
-    i64::try_from(max).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn people_page(

@@ -7,14 +7,19 @@
 mod admin;
 mod checkpoint;
 mod codec;
+mod computed_catalogue;
+mod definitions;
 mod derived;
 mod errors;
 mod export;
 mod marks;
 pub mod migrations;
+mod processing;
 mod read;
 mod rejections;
+mod segment_catalogue;
 mod statements;
+mod suppressions;
 mod write_tx;
 
 use std::path::{Path, PathBuf};
@@ -264,16 +269,6 @@ impl Store for SqliteStore {
         self.with_reader(|conn| read::activities(conn, ws, key, query))
     }
 
-    fn create_manual_segment(
-        &self,
-        ws: WorkspaceId,
-        name: &str,
-        description: &str,
-        now: Timestamp,
-    ) -> StoreResult<Segment> {
-        self.in_transaction(|tx| admin::create_manual_segment(tx, ws, name, description, now))
-    }
-
     fn person_segments(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Vec<Segment>> {
         self.with_reader(|conn| read::person_segments(conn, ws, key))
     }
@@ -389,7 +384,13 @@ mod tests {
             .id;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _: StoreResult<()> = store.in_transaction(|tx| {
-                admin::create_manual_segment(tx, ws, "vip", "", Timestamp::from_millis(0)).unwrap();
+                let new = nudge_store::NewSegment {
+                    id: None,
+                    name: "vip".into(),
+                    description: String::new(),
+                    conditions: None,
+                };
+                segment_catalogue::create(tx, ws, &new, Timestamp::from_millis(0)).unwrap();
                 panic!("work panicked")
             });
         }));

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "suppression_groups",
         sql: include_str!("../migrations/0007_suppression_groups.sql"),
     },
+    Migration {
+        version: 8,
+        name: "processing",
+        sql: include_str!("../migrations/0008_processing.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

@@ -291,6 +291,6 @@ pub(crate) fn read_log(
 }
 
 /// SQLite's LIMIT takes an i64; anything larger means "no limit" anyway.
-fn limit(max: usize) -> i64 {
+pub(crate) fn limit(max: usize) -> i64 {
     i64::try_from(max).unwrap_or(i64::MAX)
 }

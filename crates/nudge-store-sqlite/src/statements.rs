@@ -15,7 +15,10 @@ pub(crate) const SAVE_PERSON: &str =
      attribute_times = ?7, created_at = ?8, updated_at = ?9 \
      WHERE key = ?2 AND workspace_id = ?1";
 /// Children first, the person's row last, so foreign keys hold at every step.
-pub(crate) const DELETE_PERSON: [&str; 6] = [
+pub(crate) const DELETE_PERSON: [&str; 9] = [
+    "DELETE FROM segment_transitions WHERE workspace_id = ?1 AND person_key = ?2",
+    "DELETE FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2",
+    "DELETE FROM person_schedules WHERE workspace_id = ?1 AND person_key = ?2",
     "DELETE FROM identifiers WHERE workspace_id = ?1 AND person_key = ?2",
     "DELETE FROM devices WHERE workspace_id = ?1 AND person_key = ?2",
     "DELETE FROM activities WHERE workspace_id = ?1 AND person_key = ?2",
@@ -40,23 +43,15 @@ pub(crate) const UPSERT_DEVICE: &str =
      attributes = excluded.attributes";
 pub(crate) const DELETE_DEVICE: &str =
     "DELETE FROM devices WHERE workspace_id = ?1 AND token = ?2 AND person_key = ?3";
-pub(crate) const SUPPRESS: &str =
-    "INSERT INTO suppressions (workspace_id, kind, value, suppressed_at) \
-     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace_id, kind, value) DO NOTHING";
-pub(crate) const UNSUPPRESS: &str =
-    "DELETE FROM suppressions WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
-pub(crate) const SUPPRESS_IN_GROUP: &str = "INSERT INTO suppressions (workspace_id, kind, value, \
-     suppressed_at, suppression_group) VALUES (?1, ?2, ?3, ?4, ?5) \
-     ON CONFLICT (workspace_id, kind, value) DO UPDATE \
-     SET suppressed_at = excluded.suppressed_at, suppression_group = excluded.suppression_group";
-pub(crate) const SUPPRESSION_GROUP: &str = "SELECT suppression_group FROM suppressions \
-     WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3";
-pub(crate) const GROUP_MEMBERS: &str = "SELECT kind, value FROM suppressions \
-     WHERE workspace_id = ?1 AND suppression_group = ?2";
-pub(crate) const FREE_GROUP: &str =
-    "DELETE FROM suppressions WHERE workspace_id = ?1 AND suppression_group = ?2";
-pub(crate) const IS_SUPPRESSED: &str = "SELECT EXISTS (SELECT 1 FROM suppressions \
-     WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3)";
+/// What the processor derived for `from` alone and re-derives for the merged person: its
+/// data-driven memberships, fold states and schedule. Dropped before anything moves.
+pub(crate) const DROP_REEVALUATED: [&str; 3] = [
+    "DELETE FROM segment_members WHERE workspace_id = ?1 AND person_key = ?2 \
+     AND EXISTS (SELECT 1 FROM segments s WHERE s.id = segment_members.segment_id \
+     AND s.manual = 0)",
+    "DELETE FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2",
+    "DELETE FROM person_schedules WHERE workspace_id = ?1 AND person_key = ?2",
+];
 /// Tables where `from` and `to` cannot clash (the moved column is not part of a key, or the
 /// key makes a clash impossible: a device token belongs to one person) move by one UPDATE;
 /// the others move what does not clash, then [`DROP_CLASHING`] removes `from`'s leftovers,
@@ -70,6 +65,9 @@ pub(crate) const MOVE_PERSON_DATA: [&str; 5] = [
     "UPDATE OR IGNORE relationships SET person_key = ?3 \
      WHERE workspace_id = ?1 AND person_key = ?2",
 ];
+/// A transition is history, kept in its order: it moves whole and never clashes.
+pub(crate) const MOVE_TRANSITIONS: &str = "UPDATE segment_transitions SET person_key = ?3 \
+     WHERE workspace_id = ?1 AND person_key = ?2";
 pub(crate) const DROP_CLASHING: [&str; 2] = [
     "DELETE FROM segment_members WHERE workspace_id = ?1 AND person_key = ?2",
     "DELETE FROM relationships WHERE workspace_id = ?1 AND person_key = ?2",
@@ -117,17 +115,14 @@ mod tests {
             SAVE_PERSON,
             UNLINK_IDENTIFIER,
             DELETE_DEVICE,
-            UNSUPPRESS,
-            SUPPRESSION_GROUP,
-            GROUP_MEMBERS,
-            FREE_GROUP,
-            IS_SUPPRESSED,
             SEGMENT_IS_MANUAL,
+            MOVE_TRANSITIONS,
             REMOVE_MEMBER,
             REMOVE_RELATIONSHIP,
         ]
         .into_iter()
         .chain(DELETE_PERSON)
+        .chain(DROP_REEVALUATED)
         .chain(MOVE_PERSON_DATA)
         .chain(DROP_CLASHING)
         .chain(DELETE_OBJECT)
@@ -149,6 +144,10 @@ mod tests {
         );
         all.extend(crate::export::STATEMENTS.map(String::from));
         all.extend(crate::marks::STATEMENTS.map(String::from));
+        all.extend(crate::suppressions::STATEMENTS.map(String::from));
+        all.extend(crate::processing::STATEMENTS.map(String::from));
+        all.extend(crate::segment_catalogue::statements());
+        all.extend(crate::computed_catalogue::statements());
         all
     }
 

@@ -1,5 +1,6 @@
 //! The ingest hot path: [`WriteTx`] on the writer connection inside one immediate
-//! transaction. Every statement is cached and comes from `statements`, whose plan test proves
+//! transaction (suppressions and marks delegate to their modules; the processor's operations
+//! are `processing`'s). Every statement is cached, and the plan test in `statements` proves
 //! each reaches its rows through a key or an index. Commit and rollback belong to
 //! `SqliteStore::write`, never to this type.
 
@@ -12,8 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension, Params};
 
 use crate::codec::{merge_attributes, millis, to_json};
 use crate::errors::from_sqlite;
-use crate::read;
 use crate::statements::*;
+use crate::{read, suppressions};
+
 /// [`WriteTx`] over the writer connection while `SqliteStore::write` holds a transaction.
 pub(crate) struct SqliteWriteTx<'c> {
     conn: &'c Connection,
@@ -22,6 +24,11 @@ pub(crate) struct SqliteWriteTx<'c> {
 impl<'c> SqliteWriteTx<'c> {
     pub(crate) fn new(conn: &'c Connection) -> Self {
         Self { conn }
+    }
+
+    /// The transaction's connection, for the operations other modules implement.
+    pub(crate) fn conn(&self) -> &'c Connection {
+        self.conn
     }
 
     /// Runs one cached statement; returns how many rows it changed.
@@ -235,13 +242,7 @@ impl WriteTx for SqliteWriteTx<'_> {
         suppressed: bool,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let (kind, value) = (identifier.kind().as_str(), identifier.value());
-        if suppressed {
-            self.run(SUPPRESS, params![ws.0, kind, value, now.millis()])?;
-        } else {
-            self.run(UNSUPPRESS, params![ws.0, kind, value])?;
-        }
-        Ok(())
+        suppressions::set_suppressed(self.conn, ws, identifier, suppressed, now)
     }
 
     fn suppress_together(
@@ -250,18 +251,7 @@ impl WriteTx for SqliteWriteTx<'_> {
         identifiers: &[Identifier],
         now: Timestamp,
     ) -> StoreResult<()> {
-        let Some(first) = identifiers.first() else {
-            return Ok(());
-        };
-        let group = first.to_string();
-        for identifier in identifiers {
-            let (kind, value) = (identifier.kind().as_str(), identifier.value());
-            self.run(
-                SUPPRESS_IN_GROUP,
-                params![ws.0, kind, value, now.millis(), group],
-            )?;
-        }
-        Ok(())
+        suppressions::suppress_together(self.conn, ws, identifiers, now)
     }
 
     fn unsuppress_together(
@@ -269,44 +259,11 @@ impl WriteTx for SqliteWriteTx<'_> {
         ws: WorkspaceId,
         identifier: &Identifier,
     ) -> StoreResult<Vec<Identifier>> {
-        let (kind, value) = (identifier.kind().as_str(), identifier.value());
-        let group: Option<Option<String>> = self
-            .conn
-            .prepare_cached(SUPPRESSION_GROUP)
-            .and_then(|mut stmt| {
-                stmt.query_row(params![ws.0, kind, value], |row| row.get(0))
-                    .optional()
-            })
-            .map_err(from_sqlite)?;
-        let Some(Some(group)) = group else {
-            self.run(UNSUPPRESS, params![ws.0, kind, value])?;
-            return Ok(vec![identifier.clone()]);
-        };
-        let members = self
-            .conn
-            .prepare_cached(GROUP_MEMBERS)
-            .and_then(|mut stmt| {
-                stmt.query_map(params![ws.0, group], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(from_sqlite)?;
-        self.run(FREE_GROUP, params![ws.0, group])?;
-        members
-            .iter()
-            .map(|(k, v)| crate::codec::identifier(k, v))
-            .collect()
+        suppressions::unsuppress_together(self.conn, ws, identifier)
     }
 
     fn is_suppressed(&mut self, ws: WorkspaceId, identifier: &Identifier) -> StoreResult<bool> {
-        let kind = identifier.kind().as_str();
-        self.conn
-            .prepare_cached(IS_SUPPRESSED)
-            .and_then(|mut stmt| {
-                stmt.query_row(params![ws.0, kind, identifier.value()], |row| row.get(0))
-            })
-            .map_err(from_sqlite)
+        suppressions::is_suppressed(self.conn, ws, identifier)
     }
 
     fn move_person_data(
@@ -319,10 +276,14 @@ impl WriteTx for SqliteWriteTx<'_> {
         if from == to {
             return Ok(MovedData::default());
         }
+        for sql in DROP_REEVALUATED {
+            self.run(sql, params![ws.0, from.0])?;
+        }
         let mut moved = [0u64; 5];
         for (n, sql) in MOVE_PERSON_DATA.iter().enumerate() {
             moved[n] = self.run(sql, params![ws.0, from.0, to.0])? as u64;
         }
+        self.run(MOVE_TRANSITIONS, params![ws.0, from.0, to.0])?;
         for sql in DROP_CLASHING {
             self.run(sql, params![ws.0, from.0])?;
         }

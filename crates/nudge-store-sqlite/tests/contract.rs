@@ -5,8 +5,9 @@ use nudge_core::{
     person::StoredActivity, Identifier, ObjectRef, PersonKey, Timestamp, Workspace, WorkspaceId,
 };
 use nudge_store::{
-    ActivityQuery, KeyHash, KeyOwner, KeyRecord, LogRecord, NewWorkspace, ObjectView, PersonView,
-    Segment, Store, StoreResult, TxWork,
+    ActivityQuery, ComputedDefinition, Definitions, KeyHash, KeyOwner, KeyRecord, LogRecord,
+    NewSegment, NewWorkspace, ObjectView, PersonView, Segment, SegmentDefinition,
+    SegmentTransition, Store, StoreResult, StoredEvent, TxWork,
 };
 use nudge_store_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -62,15 +63,6 @@ impl Store for TempSqlite {
         query: &ActivityQuery,
     ) -> StoreResult<Vec<StoredActivity>> {
         self.store.activities(ws, key, query)
-    }
-    fn create_manual_segment(
-        &self,
-        ws: WorkspaceId,
-        name: &str,
-        description: &str,
-        now: Timestamp,
-    ) -> StoreResult<Segment> {
-        self.store.create_manual_segment(ws, name, description, now)
     }
     fn person_segments(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Vec<Segment>> {
         self.store.person_segments(ws, key)
@@ -134,6 +126,93 @@ impl Store for TempSqlite {
     }
     fn record_export_download(&self, ws: WorkspaceId, id: i64, now: Timestamp) -> StoreResult<()> {
         self.store.record_export_download(ws, id, now)
+    }
+}
+
+impl Definitions for TempSqlite {
+    fn segment_definitions(&self, ws: WorkspaceId) -> StoreResult<Vec<SegmentDefinition>> {
+        self.store.segment_definitions(ws)
+    }
+    fn segment_definition(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> StoreResult<Option<SegmentDefinition>> {
+        self.store.segment_definition(ws, id)
+    }
+    fn create_segment(
+        &self,
+        ws: WorkspaceId,
+        new: &NewSegment,
+        now: Timestamp,
+    ) -> StoreResult<SegmentDefinition> {
+        self.store.create_segment(ws, new, now)
+    }
+    fn update_segment(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        new: &NewSegment,
+        now: Timestamp,
+    ) -> StoreResult<Option<SegmentDefinition>> {
+        self.store.update_segment(ws, id, new, now)
+    }
+    fn delete_segment(&self, ws: WorkspaceId, id: i64) -> StoreResult<bool> {
+        self.store.delete_segment(ws, id)
+    }
+    fn segment_member_count(&self, ws: WorkspaceId, id: i64) -> StoreResult<u64> {
+        self.store.segment_member_count(ws, id)
+    }
+    fn segment_members(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        after: Option<PersonKey>,
+        limit: usize,
+    ) -> StoreResult<Vec<PersonKey>> {
+        self.store.segment_members(ws, id, after, limit)
+    }
+    fn segment_transitions(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        limit: usize,
+    ) -> StoreResult<Vec<SegmentTransition>> {
+        self.store.segment_transitions(ws, person, limit)
+    }
+    fn computed_definitions(&self, ws: WorkspaceId) -> StoreResult<Vec<ComputedDefinition>> {
+        self.store.computed_definitions(ws)
+    }
+    fn put_computed_definition(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        definition: &serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<ComputedDefinition> {
+        self.store
+            .put_computed_definition(ws, name, definition, now)
+    }
+    fn delete_computed_definition(&self, ws: WorkspaceId, name: &str) -> StoreResult<bool> {
+        self.store.delete_computed_definition(ws, name)
+    }
+    fn person_events(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        names: &[String],
+        since: Option<Timestamp>,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        Definitions::person_events(&self.store, ws, person, names, since)
+    }
+    fn config_version(&self) -> StoreResult<i64> {
+        self.store.config_version()
+    }
+    fn processed_offset(&self, ws: WorkspaceId) -> StoreResult<i64> {
+        Definitions::processed_offset(&self.store, ws)
+    }
+    fn next_scheduled_check(&self) -> StoreResult<Option<Timestamp>> {
+        self.store.next_scheduled_check()
     }
 }
 

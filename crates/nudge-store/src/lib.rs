@@ -6,10 +6,12 @@
 pub mod contract;
 mod export_types;
 mod marks;
+mod processing;
 mod types;
 
 pub use export_types::*;
 pub use marks::*;
+pub use processing::*;
 pub use types::*;
 
 use nudge_core::{
@@ -40,7 +42,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub type TxWork<'a> = dyn FnMut(&mut dyn WriteTx) -> StoreResult<()> + 'a;
 
 /// A Nudge store: SQLite embedded, or PostgreSQL for many nodes.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Definitions + Send + Sync + 'static {
     /// Which backend this is, for logs and `check-config` ("sqlite", "postgres").
     fn backend_name(&self) -> &'static str;
 
@@ -78,7 +80,21 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         description: &str,
         now: Timestamp,
-    ) -> StoreResult<Segment>;
+    ) -> StoreResult<Segment> {
+        let new = NewSegment {
+            id: None,
+            name: name.to_string(),
+            description: description.to_string(),
+            conditions: None,
+        };
+        let created = self.create_segment(ws, &new, now)?;
+        Ok(Segment {
+            id: created.id,
+            name: created.name,
+            description: created.description,
+            manual: true,
+        })
+    }
     fn person_segments(&self, ws: WorkspaceId, key: PersonKey) -> StoreResult<Vec<Segment>>;
 
     // --- objects ----------------------------------------------------------------------------
@@ -93,10 +109,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- derived state ----------------------------------------------------------------------
     /// Deletes, in one transaction, everything of the workspace that is derived from its log:
-    /// people, identifiers, activities, devices, suppressions, segment memberships, objects,
-    /// relationships and marks. The log, dedupe keys, the workspace and its keys, segment
-    /// definitions and anything else not derived from the log stay. `nudge replay --rebuild`
-    /// then re-applies the whole log.
+    /// people, identifiers, activities, devices, suppressions, segment memberships and
+    /// transitions, computed-attribute states, person schedules, objects, relationships and
+    /// marks; the processed offset goes back to 0. The log, dedupe keys, the workspace and its
+    /// keys, segment and computed-attribute definitions and anything else not derived from
+    /// the log stay. `nudge replay --rebuild` then re-applies the whole log.
     fn reset_derived(&self, ws: WorkspaceId) -> StoreResult<()>;
 
     // --- rejected messages ------------------------------------------------------------------
@@ -145,7 +162,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// Domain operations inside one write transaction. Implementations must keep every call
 /// O(log n) in the data size: each one is on the ingest hot path.
-pub trait WriteTx {
+pub trait WriteTx: ProcessingTx {
     /// Appends to the workspace's ordered log and returns the new offset.
     fn append_log(&mut self, ws: WorkspaceId, entry: &LogEntry) -> StoreResult<i64>;
     /// Records a client dedupe key; `false` if it was already recorded (a duplicate).
@@ -176,7 +193,8 @@ pub trait WriteTx {
     /// Writes the person's row (identifier columns, attributes, times).
     fn save_person(&mut self, ws: WorkspaceId, person: &PersonState) -> StoreResult<()>;
     /// Removes the person and everything that hangs off them: identifiers (cio_id included),
-    /// devices, activities, memberships and relationships.
+    /// devices, activities, memberships, segment transitions, computed-attribute states, their
+    /// schedule and relationships.
     fn delete_person(&mut self, ws: WorkspaceId, key: PersonKey) -> StoreResult<()>;
 
     /// Points `identifier` at `key`, replacing any earlier mapping of that identifier.
@@ -237,9 +255,11 @@ pub trait WriteTx {
     ) -> StoreResult<Vec<Identifier>>;
 
     /// Moves everything that hangs off `from` to `to`: identifiers, activities, devices
-    /// (keeping `to`'s own on a token clash), segment memberships and relationships (keeping
-    /// `to`'s own on a clash). `from`'s row itself is left for the caller to delete. Returns
-    /// how many of each moved, for the merge's audit trail.
+    /// (keeping `to`'s own on a token clash), manual segment memberships and relationships
+    /// (keeping `to`'s own on a clash), and segment transitions. `from`'s data-driven
+    /// memberships, computed-attribute states and schedule are dropped: the processor
+    /// re-evaluates `to` from the merged data. `from`'s row itself is left for the caller to
+    /// delete. Returns how many of each moved, for the merge's audit trail.
     fn move_person_data(
         &mut self,
         ws: WorkspaceId,

@@ -4,6 +4,7 @@
 //! traits: no backend-specific assumption (key values, offsets starting at 1, error texts).
 
 mod activities;
+mod computed_definitions;
 mod derived;
 mod devices;
 mod export;
@@ -11,12 +12,18 @@ mod log;
 mod merge;
 mod objects;
 mod people;
+mod person_lifecycle;
+mod processing;
 mod rejections;
+mod schedules;
+mod segment_definitions;
+mod segment_members;
 mod segments;
 mod transactions;
 mod workspaces;
 
 pub use activities::*;
+pub use computed_definitions::*;
 pub use derived::*;
 pub use devices::*;
 pub use export::*;
@@ -24,7 +31,12 @@ pub use log::*;
 pub use merge::*;
 pub use objects::*;
 pub use people::*;
+pub use person_lifecycle::*;
+pub use processing::*;
 pub use rejections::*;
+pub use schedules::*;
+pub use segment_definitions::*;
+pub use segment_members::*;
 pub use segments::*;
 pub use transactions::*;
 pub use workspaces::*;
@@ -87,6 +99,30 @@ macro_rules! contract_tests {
             rejections_are_recorded_and_listed_newest_first,
             rejections_are_per_workspace,
             rejections_roll_back_with_their_transaction,
+            segments_are_created_listed_and_read_per_workspace,
+            explicit_segment_ids_are_kept_and_a_taken_one_is_a_conflict,
+            store_chosen_segment_ids_avoid_explicit_ones,
+            data_driven_segments_start_a_backfill_of_the_workspace,
+            update_segment_bumps_the_version_and_restarts_backfill_on_new_conditions,
+            update_segment_refuses_switching_between_manual_and_data_driven,
+            delete_segment_removes_memberships_and_transitions,
+            segment_members_are_counted_and_paged_in_key_order,
+            segment_transitions_are_listed_newest_first_per_person,
+            computed_definitions_are_versioned_and_identical_puts_change_nothing,
+            computed_definitions_are_deleted_and_kept_per_workspace,
+            config_version_rises_with_every_definition_change,
+            processed_offset_is_kept_per_workspace,
+            person_segment_ids_list_manual_and_data_driven_memberships,
+            person_events_filter_by_name_and_since_in_timestamp_order,
+            computed_states_are_set_replaced_and_forgotten,
+            person_schedules_are_recorded_and_none_is_never_due,
+            due_checks_are_earliest_first_across_workspaces_with_a_limit,
+            next_scheduled_check_is_the_earliest_of_any_workspace,
+            people_after_pages_a_workspace_in_key_order,
+            backfill_progress_is_stored_per_definition,
+            delete_person_removes_their_processing_state,
+            move_person_data_moves_manual_memberships_and_transitions_only,
+            reset_derived_wipes_processing_state_and_keeps_definitions,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

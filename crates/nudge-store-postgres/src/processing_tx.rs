@@ -1,0 +1,212 @@
+//! [`ProcessingTx`] on the write transaction: the log processor's watermark, a person's segment
+//! ids, transitions, fold states and schedule, the due checks of every workspace, and backfill
+//! pages and progress. Every statement reaches its rows by key or index (`plans.rs` checks);
+//! commit and rollback belong to `PostgresStore::write`.
+
+use std::collections::BTreeMap;
+
+use nudge_core::{PersonKey, Timestamp, WorkspaceId};
+use nudge_store::{Backfill, DueCheck, PersonSchedule, ProcessingTx, StoreResult, StoredEvent};
+
+use crate::definitions::backfill_params;
+use crate::errors::{column, corrupt};
+use crate::event_rows::to_json;
+use crate::processor_reads;
+use crate::segment_catalogue::as_limit;
+use crate::write_tx::PgWriteTx;
+
+const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, \"offset\") \
+     VALUES ($1, $2) ON CONFLICT (workspace_id) DO UPDATE SET \"offset\" = excluded.\"offset\"";
+const PERSON_SEGMENT_IDS: &str = "SELECT segment_id FROM segment_members \
+     WHERE workspace_id = $1 AND person_key = $2 ORDER BY segment_id";
+const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, person_key, \
+     segment_id, entered, at) VALUES ($1, $2, $3, $4, $5)";
+const COMPUTED_STATES: &str =
+    "SELECT name, state FROM computed_states WHERE workspace_id = $1 AND person_key = $2";
+const SET_COMPUTED_STATE: &str = "INSERT INTO computed_states (workspace_id, person_key, name, \
+     state) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (workspace_id, person_key, name) DO UPDATE SET state = excluded.state";
+const FORGET_COMPUTED_STATE: &str = "DELETE FROM computed_states \
+     WHERE workspace_id = $1 AND person_key = $2 AND name = $3";
+const PERSON_SCHEDULE: &str =
+    "SELECT next_check FROM person_schedules WHERE workspace_id = $1 AND person_key = $2";
+const SET_PERSON_SCHEDULE: &str = "INSERT INTO person_schedules (workspace_id, person_key, \
+     next_check) VALUES ($1, $2, $3) \
+     ON CONFLICT (workspace_id, person_key) DO UPDATE SET next_check = excluded.next_check";
+/// Read from the partial index alone. SKIP LOCKED: checks another node's processor is
+/// evaluating right now are left to it rather than waited for.
+const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM person_schedules \
+     WHERE next_check IS NOT NULL AND next_check <= $1 \
+     ORDER BY next_check, workspace_id, person_key LIMIT $2 FOR UPDATE SKIP LOCKED";
+const PEOPLE_AFTER: &str =
+    "SELECT key FROM people WHERE workspace_id = $1 AND key > $2 ORDER BY key LIMIT $3";
+const SET_SEGMENT_BACKFILL: &str = "UPDATE segments SET backfill_complete = $3, \
+     backfill_after = $4, backfill_done = $5, backfill_total = $6 \
+     WHERE workspace_id = $1 AND id = $2";
+const SET_COMPUTED_BACKFILL: &str = "UPDATE computed_definitions SET backfill_complete = $3, \
+     backfill_after = $4, backfill_done = $5, backfill_total = $6 \
+     WHERE workspace_id = $1 AND name = $2";
+
+/// Every statement this module runs, for the plan test.
+#[cfg(test)]
+pub(crate) fn statements() -> Vec<&'static str> {
+    vec![
+        SET_PROCESSED_OFFSET,
+        PERSON_SEGMENT_IDS,
+        RECORD_TRANSITION,
+        COMPUTED_STATES,
+        SET_COMPUTED_STATE,
+        FORGET_COMPUTED_STATE,
+        PERSON_SCHEDULE,
+        SET_PERSON_SCHEDULE,
+        DUE_CHECKS,
+        PEOPLE_AFTER,
+        SET_SEGMENT_BACKFILL,
+        SET_COMPUTED_BACKFILL,
+    ]
+}
+
+impl ProcessingTx for PgWriteTx<'_, '_> {
+    fn processed_offset(&mut self, ws: WorkspaceId) -> StoreResult<i64> {
+        processor_reads::processed_offset(self.tx, self.statements, ws)
+    }
+
+    fn set_processed_offset(&mut self, ws: WorkspaceId, offset: i64) -> StoreResult<()> {
+        self.run(SET_PROCESSED_OFFSET, &[&ws.0, &offset]).map(drop)
+    }
+
+    fn person_segment_ids(&mut self, ws: WorkspaceId, person: PersonKey) -> StoreResult<Vec<i64>> {
+        let rows = self.query(PERSON_SEGMENT_IDS, &[&ws.0, &person.0])?;
+        rows.iter().map(|row| column(row, 0)).collect()
+    }
+
+    fn record_segment_transition(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        segment_id: i64,
+        entered: bool,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let params: [&(dyn postgres::types::ToSql + Sync); 5] =
+            [&ws.0, &person.0, &segment_id, &entered, &at.millis()];
+        self.run(RECORD_TRANSITION, &params).map(drop)
+    }
+
+    fn person_events(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        names: &[String],
+        since: Option<Timestamp>,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        processor_reads::person_events(self.tx, self.statements, ws, person, names, since)
+    }
+
+    fn computed_states(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<BTreeMap<String, serde_json::Value>> {
+        let rows = self.query(COMPUTED_STATES, &[&ws.0, &person.0])?;
+        rows.iter()
+            .map(|row| {
+                let state: &str = column(row, 1)?;
+                let state =
+                    serde_json::from_str(state).map_err(|e| corrupt("computed state", e))?;
+                Ok((column(row, 0)?, state))
+            })
+            .collect()
+    }
+
+    fn set_computed_state(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        name: &str,
+        state: Option<&serde_json::Value>,
+    ) -> StoreResult<()> {
+        match state {
+            Some(state) => {
+                let state = to_json(state)?;
+                self.run(SET_COMPUTED_STATE, &[&ws.0, &person.0, &name, &state])?
+            }
+            None => self.run(FORGET_COMPUTED_STATE, &[&ws.0, &person.0, &name])?,
+        };
+        Ok(())
+    }
+
+    fn person_schedule(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Option<PersonSchedule>> {
+        let Some(row) = self.query_opt(PERSON_SCHEDULE, &[&ws.0, &person.0])? else {
+            return Ok(None);
+        };
+        let next_check: Option<i64> = column(&row, 0)?;
+        Ok(Some(PersonSchedule {
+            next_check: next_check.map(Timestamp::from_millis),
+        }))
+    }
+
+    fn set_person_schedule(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        next_check: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let next_check = next_check.map(Timestamp::millis);
+        self.run(SET_PERSON_SCHEDULE, &[&ws.0, &person.0, &next_check])
+            .map(drop)
+    }
+
+    fn due_checks(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<DueCheck>> {
+        let rows = self.query(DUE_CHECKS, &[&now.millis(), &as_limit(limit)])?;
+        rows.iter()
+            .map(|row| {
+                Ok(DueCheck {
+                    ws: WorkspaceId(column(row, 0)?),
+                    person: PersonKey(column(row, 1)?),
+                    due_at: Timestamp::from_millis(column(row, 2)?),
+                })
+            })
+            .collect()
+    }
+
+    fn people_after(
+        &mut self,
+        ws: WorkspaceId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<PersonKey>> {
+        let rows = self.query(PEOPLE_AFTER, &[&ws.0, &after, &as_limit(limit)])?;
+        rows.iter()
+            .map(|row| column(row, 0).map(PersonKey))
+            .collect()
+    }
+
+    fn set_segment_backfill(
+        &mut self,
+        ws: WorkspaceId,
+        id: i64,
+        backfill: &Backfill,
+    ) -> StoreResult<()> {
+        let (complete, after, done, total) = backfill_params(backfill);
+        let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+            [&ws.0, &id, &complete, &after, &done, &total];
+        self.run(SET_SEGMENT_BACKFILL, &params).map(drop)
+    }
+
+    fn set_computed_backfill(
+        &mut self,
+        ws: WorkspaceId,
+        name: &str,
+        backfill: &Backfill,
+    ) -> StoreResult<()> {
+        let (complete, after, done, total) = backfill_params(backfill);
+        let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+            [&ws.0, &name, &complete, &after, &done, &total];
+        self.run(SET_COMPUTED_BACKFILL, &params).map(drop)
+    }
+}

@@ -1,0 +1,302 @@
+//! The log processor's per-person state on SQLite: [`ProcessingTx`] on the writer's
+//! transaction (watermark, memberships, transitions, events, fold states, schedules, backfill
+//! pages and progress), and the few reads the store shares with it outside the writer. Every
+//! statement is one person's rows, one page or one key (the plan test in `statements` proves
+//! it); nothing here changes a definition.
+
+use std::collections::BTreeMap;
+
+use nudge_core::{PersonKey, Timestamp, WorkspaceId};
+use nudge_store::{Backfill, DueCheck, PersonSchedule, ProcessingTx, StoreResult, StoredEvent};
+use rusqlite::{params, Connection, OptionalExtension, Params};
+
+use crate::codec::{from_json, to_json, BackfillColumns};
+use crate::errors::from_sqlite;
+use crate::read::limit;
+use crate::write_tx::SqliteWriteTx;
+use crate::{computed_catalogue, segment_catalogue};
+
+const PROCESSED_OFFSET: &str = "SELECT offset FROM processed_offsets WHERE workspace_id = ?1";
+const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, offset) \
+     VALUES (?1, ?2) ON CONFLICT (workspace_id) DO UPDATE SET offset = excluded.offset";
+const PERSON_SEGMENT_IDS: &str = "SELECT segment_id FROM segment_members \
+     WHERE workspace_id = ?1 AND person_key = ?2 ORDER BY segment_id";
+const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, person_key, \
+     segment_id, entered, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// The names travel as a JSON array so one cached statement serves any list; each name is
+/// then a range of the (workspace_id, person_key, name, timestamp) index.
+const PERSON_EVENTS: &str = "SELECT seq, name, timestamp, data FROM activities \
+     WHERE workspace_id = ?1 AND person_key = ?2 \
+     AND name IN (SELECT value FROM json_each(?3)) AND timestamp >= ?4 \
+     AND kind IN ('event', 'page', 'screen') ORDER BY timestamp, seq";
+const COMPUTED_STATES: &str = "SELECT name, state FROM computed_states \
+     WHERE workspace_id = ?1 AND person_key = ?2 ORDER BY name";
+const SET_COMPUTED_STATE: &str = "INSERT INTO computed_states (workspace_id, person_key, name, \
+     state) VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (workspace_id, person_key, name) DO UPDATE SET state = excluded.state";
+const FORGET_COMPUTED_STATE: &str = "DELETE FROM computed_states \
+     WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3";
+const PERSON_SCHEDULE: &str = "SELECT next_check FROM person_schedules \
+     WHERE workspace_id = ?1 AND person_key = ?2";
+const SET_PERSON_SCHEDULE: &str = "INSERT INTO person_schedules (workspace_id, person_key, \
+     next_check) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (workspace_id, person_key) DO UPDATE SET next_check = excluded.next_check";
+const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM person_schedules \
+     WHERE next_check <= ?1 ORDER BY next_check, workspace_id, person_key LIMIT ?2";
+const NEXT_SCHEDULED_CHECK: &str =
+    "SELECT min(next_check) FROM person_schedules WHERE next_check IS NOT NULL";
+const PEOPLE_AFTER: &str =
+    "SELECT key FROM people WHERE workspace_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3";
+const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
+
+/// The statements that read or change existing rows, for the plan test.
+#[cfg(test)]
+pub(crate) const STATEMENTS: [&str; 10] = [
+    PROCESSED_OFFSET,
+    PERSON_SEGMENT_IDS,
+    PERSON_EVENTS,
+    COMPUTED_STATES,
+    FORGET_COMPUTED_STATE,
+    PERSON_SCHEDULE,
+    DUE_CHECKS,
+    NEXT_SCHEDULED_CHECK,
+    PEOPLE_AFTER,
+    CONFIG_VERSION,
+];
+
+/// Runs one cached statement.
+fn run(conn: &Connection, sql: &str, params: impl Params) -> StoreResult<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map(drop)
+        .map_err(from_sqlite)
+}
+
+pub(crate) fn processed_offset(conn: &Connection, ws: WorkspaceId) -> StoreResult<i64> {
+    conn.prepare_cached(PROCESSED_OFFSET)
+        .and_then(|mut stmt| stmt.query_row([ws.0], |row| row.get(0)).optional())
+        .map(Option::unwrap_or_default)
+        .map_err(from_sqlite)
+}
+
+pub(crate) fn config_version(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached(CONFIG_VERSION)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(from_sqlite)
+}
+
+pub(crate) fn next_scheduled_check(conn: &Connection) -> StoreResult<Option<Timestamp>> {
+    conn.prepare_cached(NEXT_SCHEDULED_CHECK)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, Option<i64>>(0)))
+        .map(|next| next.map(Timestamp::from_millis))
+        .map_err(from_sqlite)
+}
+
+/// One person's events by name, for the processor inside a write and for previews outside.
+pub(crate) fn person_events(
+    conn: &Connection,
+    ws: WorkspaceId,
+    person: PersonKey,
+    names: &[String],
+    since: Option<Timestamp>,
+) -> StoreResult<Vec<StoredEvent>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names = to_json(names)?;
+    let since = since.map_or(i64::MIN, Timestamp::millis);
+    let mut stmt = conn.prepare_cached(PERSON_EVENTS).map_err(from_sqlite)?;
+    let rows = stmt
+        .query_map(params![ws.0, person.0, names, since], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(from_sqlite)?;
+    rows.map(|row| {
+        let (seq, name, timestamp, data) = row.map_err(from_sqlite)?;
+        Ok(StoredEvent {
+            seq,
+            name,
+            timestamp: Timestamp::from_millis(timestamp),
+            data: from_json(&data, "activity data")?,
+        })
+    })
+    .collect()
+}
+
+impl ProcessingTx for SqliteWriteTx<'_> {
+    fn processed_offset(&mut self, ws: WorkspaceId) -> StoreResult<i64> {
+        processed_offset(self.conn(), ws)
+    }
+
+    fn set_processed_offset(&mut self, ws: WorkspaceId, offset: i64) -> StoreResult<()> {
+        run(self.conn(), SET_PROCESSED_OFFSET, params![ws.0, offset])
+    }
+
+    fn person_segment_ids(&mut self, ws: WorkspaceId, person: PersonKey) -> StoreResult<Vec<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(PERSON_SEGMENT_IDS)
+            .map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params![ws.0, person.0], |row| row.get(0))
+            .map_err(from_sqlite)?;
+        rows.collect::<Result<_, _>>().map_err(from_sqlite)
+    }
+
+    fn record_segment_transition(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        segment_id: i64,
+        entered: bool,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let row = params![ws.0, person.0, segment_id, entered, at.millis()];
+        run(self.conn(), RECORD_TRANSITION, row)
+    }
+
+    fn person_events(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        names: &[String],
+        since: Option<Timestamp>,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        person_events(self.conn(), ws, person, names, since)
+    }
+
+    fn computed_states(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<BTreeMap<String, serde_json::Value>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(COMPUTED_STATES)
+            .map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params![ws.0, person.0], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(from_sqlite)?;
+        rows.map(|row| {
+            let (name, state) = row.map_err(from_sqlite)?;
+            Ok((name, from_json(&state, "computed attribute state")?))
+        })
+        .collect()
+    }
+
+    fn set_computed_state(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        name: &str,
+        state: Option<&serde_json::Value>,
+    ) -> StoreResult<()> {
+        match state {
+            Some(state) => {
+                let row = params![ws.0, person.0, name, to_json(state)?];
+                run(self.conn(), SET_COMPUTED_STATE, row)
+            }
+            None => run(
+                self.conn(),
+                FORGET_COMPUTED_STATE,
+                params![ws.0, person.0, name],
+            ),
+        }
+    }
+
+    fn person_schedule(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Option<PersonSchedule>> {
+        let next_check: Option<Option<i64>> = self
+            .conn()
+            .prepare_cached(PERSON_SCHEDULE)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![ws.0, person.0], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(from_sqlite)?;
+        Ok(next_check.map(|next| PersonSchedule {
+            next_check: next.map(Timestamp::from_millis),
+        }))
+    }
+
+    fn set_person_schedule(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        next_check: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let next = next_check.map(Timestamp::millis);
+        run(
+            self.conn(),
+            SET_PERSON_SCHEDULE,
+            params![ws.0, person.0, next],
+        )
+    }
+
+    fn due_checks(&mut self, now: Timestamp, max: usize) -> StoreResult<Vec<DueCheck>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(DUE_CHECKS)
+            .map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params![now.millis(), limit(max)], |row| {
+                Ok(DueCheck {
+                    ws: WorkspaceId(row.get(0)?),
+                    person: PersonKey(row.get(1)?),
+                    due_at: Timestamp::from_millis(row.get(2)?),
+                })
+            })
+            .map_err(from_sqlite)?;
+        rows.collect::<Result<_, _>>().map_err(from_sqlite)
+    }
+
+    fn people_after(
+        &mut self,
+        ws: WorkspaceId,
+        after: i64,
+        max: usize,
+    ) -> StoreResult<Vec<PersonKey>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(PEOPLE_AFTER)
+            .map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params![ws.0, after, limit(max)], |row| {
+                row.get(0).map(PersonKey)
+            })
+            .map_err(from_sqlite)?;
+        rows.collect::<Result<_, _>>().map_err(from_sqlite)
+    }
+
+    fn set_segment_backfill(
+        &mut self,
+        ws: WorkspaceId,
+        id: i64,
+        backfill: &Backfill,
+    ) -> StoreResult<()> {
+        let b = BackfillColumns::from(backfill);
+        let row = params![ws.0, id, b.complete, b.after, b.done, b.total];
+        run(self.conn(), segment_catalogue::SET_BACKFILL, row)
+    }
+
+    fn set_computed_backfill(
+        &mut self,
+        ws: WorkspaceId,
+        name: &str,
+        backfill: &Backfill,
+    ) -> StoreResult<()> {
+        let b = BackfillColumns::from(backfill);
+        let row = params![ws.0, name, b.complete, b.after, b.done, b.total];
+        run(self.conn(), computed_catalogue::SET_BACKFILL, row)
+    }
+}

@@ -1,0 +1,292 @@
+//! What the log processor stores and reads: segment and computed-attribute definitions (the
+//! [`Definitions`] catalogue, managed outside the writer), and the per-person state it keeps
+//! inside one write transaction (the [`ProcessingTx`] operations): its watermark, data-driven
+//! memberships and their transitions, computed-attribute fold states, each person's next
+//! scheduled check and backfill progress.
+
+use nudge_core::{JsonMap, PersonKey, Timestamp, WorkspaceId};
+use serde::{Deserialize, Serialize};
+
+use crate::StoreResult;
+
+/// How far a background evaluation of a new or edited definition over every existing person
+/// has got. People are visited in key order; `after` is the last key done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backfill {
+    pub complete: bool,
+    /// The last person key visited (0 before the first).
+    pub after: i64,
+    /// People visited so far.
+    pub done: u64,
+    /// People in the workspace when the backfill started (an estimate of the work).
+    pub total: u64,
+}
+
+impl Backfill {
+    pub const COMPLETE: Backfill = Backfill {
+        complete: true,
+        after: 0,
+        done: 0,
+        total: 0,
+    };
+
+    pub fn starting(total: u64) -> Self {
+        Backfill {
+            complete: false,
+            after: 0,
+            done: 0,
+            total,
+        }
+    }
+}
+
+/// A segment as stored: manual (members added and removed through the APIs), or data-driven
+/// with its condition document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentDefinition {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    /// The condition document (validated by the caller) for a data-driven segment; `None`
+    /// for a manual one.
+    pub conditions: Option<serde_json::Value>,
+    /// 1 when created; every update adds one.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Always complete for manual segments.
+    pub backfill: Backfill,
+}
+
+impl SegmentDefinition {
+    pub fn manual(&self) -> bool {
+        self.conditions.is_none()
+    }
+}
+
+/// What creating or replacing a segment takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSegment {
+    /// The id to create it with (files name their segments' ids so conditions can refer to
+    /// them); `None` lets the store choose.
+    pub id: Option<i64>,
+    pub name: String,
+    pub description: String,
+    pub conditions: Option<serde_json::Value>,
+}
+
+/// A computed attribute's definition as stored (the JSON document `nudge-conditions` parses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComputedDefinition {
+    /// The person attribute it maintains; unique in the workspace.
+    pub name: String,
+    pub definition: serde_json::Value,
+    /// 1 when created; every change adds one.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub backfill: Backfill,
+}
+
+/// A person entering or leaving a data-driven segment, at the moment it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentTransition {
+    /// Increases with every transition recorded in the store.
+    pub id: i64,
+    pub person: PersonKey,
+    pub segment_id: i64,
+    pub entered: bool,
+    pub at: Timestamp,
+}
+
+/// One of a person's stored events (track events, page and screen views) as the processor
+/// reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The activity's position (the `seq` it was recorded at, see `activity_seq`): says which
+    /// log entry recorded it, so the processor counts only events it has reached.
+    pub seq: i64,
+    pub name: String,
+    pub timestamp: Timestamp,
+    pub data: JsonMap,
+}
+
+/// The processor's bookkeeping for one person it has evaluated: when time alone could next
+/// change one of their memberships or computed attributes. A person without one has never
+/// been evaluated, so their first evaluation covers every segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonSchedule {
+    pub next_check: Option<Timestamp>,
+}
+
+/// A person whose scheduled check has come due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueCheck {
+    pub ws: WorkspaceId,
+    pub person: PersonKey,
+    pub due_at: Timestamp,
+}
+
+/// Segment and computed-attribute definitions. Every change raises the store's
+/// [`config_version`](Definitions::config_version), which running processors watch.
+pub trait Definitions {
+    /// The workspace's segments, by id.
+    fn segment_definitions(&self, ws: WorkspaceId) -> StoreResult<Vec<SegmentDefinition>>;
+    fn segment_definition(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> StoreResult<Option<SegmentDefinition>>;
+    /// Creates a segment, with `new.id` if given (a `Conflict` if that id is taken in any
+    /// workspace). A data-driven segment starts with a backfill whose total is the number of
+    /// people in the workspace; a manual one is complete at once.
+    fn create_segment(
+        &self,
+        ws: WorkspaceId,
+        new: &NewSegment,
+        now: Timestamp,
+    ) -> StoreResult<SegmentDefinition>;
+    /// Replaces name, description and conditions (`new.id` is ignored) and adds one to the
+    /// version. Changed conditions start a new backfill; turning a manual segment into a
+    /// data-driven one or back is a `Conflict`. `None` when there is no such segment.
+    fn update_segment(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        new: &NewSegment,
+        now: Timestamp,
+    ) -> StoreResult<Option<SegmentDefinition>>;
+    /// Deletes the segment with its memberships and transitions; `false` if there was none.
+    fn delete_segment(&self, ws: WorkspaceId, id: i64) -> StoreResult<bool>;
+    fn segment_member_count(&self, ws: WorkspaceId, id: i64) -> StoreResult<u64>;
+    /// Members in key order with key greater than `after`, at most `limit`.
+    fn segment_members(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        after: Option<PersonKey>,
+        limit: usize,
+    ) -> StoreResult<Vec<PersonKey>>;
+    /// The person's segment transitions, newest first, at most `limit`.
+    fn segment_transitions(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        limit: usize,
+    ) -> StoreResult<Vec<SegmentTransition>>;
+
+    /// The workspace's computed attributes, by name.
+    fn computed_definitions(&self, ws: WorkspaceId) -> StoreResult<Vec<ComputedDefinition>>;
+    /// Creates or replaces the definition named `name`. A new one, or one whose definition
+    /// changed, gets a new version and starts a backfill; an identical one is left as it is.
+    fn put_computed_definition(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        definition: &serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<ComputedDefinition>;
+    /// Stops maintaining the attribute (values already written stay as plain attributes);
+    /// `false` if there was none.
+    fn delete_computed_definition(&self, ws: WorkspaceId, name: &str) -> StoreResult<bool>;
+
+    /// The person's events, page and screen views whose name is one of `names`, with
+    /// timestamp at or after `since` when given, in timestamp order (as
+    /// [`ProcessingTx::person_events`], outside the writer: previews read through this).
+    fn person_events(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        names: &[String],
+        since: Option<Timestamp>,
+    ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Raised by every definition change in any workspace.
+    fn config_version(&self) -> StoreResult<i64>;
+    /// How far the processor has got through the workspace's log (0 before anything).
+    fn processed_offset(&self, ws: WorkspaceId) -> StoreResult<i64>;
+    /// The earliest scheduled person check of any workspace.
+    fn next_scheduled_check(&self) -> StoreResult<Option<Timestamp>>;
+}
+
+/// The processor's work inside one write transaction. Every call is an indexed read or write
+/// of one person's rows (or one page), never a scan.
+pub trait ProcessingTx {
+    /// How far the processor has got through the workspace's log (0 before anything).
+    fn processed_offset(&mut self, ws: WorkspaceId) -> StoreResult<i64>;
+    fn set_processed_offset(&mut self, ws: WorkspaceId, offset: i64) -> StoreResult<()>;
+
+    /// Ids of every segment (manual and data-driven) the person belongs to, ascending.
+    fn person_segment_ids(&mut self, ws: WorkspaceId, person: PersonKey) -> StoreResult<Vec<i64>>;
+    /// Appends a transition (and nothing else: membership is `set_segment_membership`).
+    fn record_segment_transition(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        segment_id: i64,
+        entered: bool,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// The person's events, page and screen views whose name is one of `names`, with
+    /// timestamp at or after `since` when given, in timestamp order.
+    fn person_events(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        names: &[String],
+        since: Option<Timestamp>,
+    ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The person's computed-attribute fold states, by attribute name.
+    fn computed_states(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<std::collections::BTreeMap<String, serde_json::Value>>;
+    /// Stores (`Some`) or forgets (`None`) one fold state.
+    fn set_computed_state(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        name: &str,
+        state: Option<&serde_json::Value>,
+    ) -> StoreResult<()>;
+
+    /// `None` when the processor has never evaluated the person.
+    fn person_schedule(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Option<PersonSchedule>>;
+    /// Records that the person was evaluated and when to check them again (`None`: only
+    /// when their data changes).
+    fn set_person_schedule(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        next_check: Option<Timestamp>,
+    ) -> StoreResult<()>;
+    /// Checks due at or before `now`, earliest first, at most `limit`, any workspace.
+    fn due_checks(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<DueCheck>>;
+
+    /// Person keys greater than `after`, ascending, at most `limit` (a backfill page).
+    fn people_after(
+        &mut self,
+        ws: WorkspaceId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<PersonKey>>;
+    fn set_segment_backfill(
+        &mut self,
+        ws: WorkspaceId,
+        id: i64,
+        backfill: &Backfill,
+    ) -> StoreResult<()>;
+    fn set_computed_backfill(
+        &mut self,
+        ws: WorkspaceId,
+        name: &str,
+        backfill: &Backfill,
+    ) -> StoreResult<()>;
+}
