@@ -57,8 +57,10 @@ pub struct EventInput<'a> {
     pub data: &'a JsonMap,
 }
 
-/// The running state of one computed attribute for one person.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The running state of one computed attribute for one person; stored between events as
+/// JSON.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ComputedState {
     /// Count or sum; the min or max.
     number: Option<f64>,

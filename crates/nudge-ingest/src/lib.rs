@@ -5,11 +5,15 @@
 
 mod apply;
 mod attributes;
+mod computed_keys;
 pub mod replay;
 mod writer;
 
 pub use apply::{apply_entry, replay_entry, Outcome, Replayed};
-pub use writer::{Accepted, IngestError, Ingestor, Pending, WriterConfig, WriterHandle};
+pub use computed_keys::ComputedKeys;
+pub use writer::{
+    Accepted, CommitHook, IngestError, Ingestor, Pending, WriterConfig, WriterHandle,
+};
 
 /// How long client dedupe keys (event ULIDs, later `messageId`s) are remembered.
 pub const DEDUPE_WINDOW_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;

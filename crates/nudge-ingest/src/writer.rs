@@ -11,6 +11,7 @@ use nudge_store::{LogEntry, Rejection, Store, StoreError, WriteTx};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::{apply_entry, Outcome};
+use crate::computed_keys::{strip_computed, ComputedKeys};
 use crate::DEDUPE_WINDOW_MILLIS;
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,10 @@ pub struct WriterConfig {
     pub max_batch_operations: usize,
     /// Requests that may wait for the writer before senders are held back.
     pub queue_depth: usize,
+    /// Attributes identify may not write.
+    pub computed_keys: Arc<ComputedKeys>,
+    /// Called after every successful commit (it wakes the log processor).
+    pub on_commit: Option<CommitHook>,
 }
 
 impl Default for WriterConfig {
@@ -26,7 +31,19 @@ impl Default for WriterConfig {
         Self {
             max_batch_operations: 4096,
             queue_depth: 8192,
+            computed_keys: Arc::default(),
+            on_commit: None,
         }
+    }
+}
+
+/// What runs after each commit.
+#[derive(Clone)]
+pub struct CommitHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitHook")
     }
 }
 
@@ -217,11 +234,13 @@ impl Writer {
             }
             let mut all = Vec::with_capacity(batch.len());
             for submission in batch.iter_mut() {
+                let computed = self.config.computed_keys.get(submission.ws);
                 all.push(apply_submission(
                     tx,
                     submission.ws,
                     submission.source,
                     &mut submission.operations,
+                    computed.as_deref(),
                     now,
                 )?);
                 for rejection in &submission.rejections {
@@ -235,6 +254,9 @@ impl Writer {
             Ok(()) => {
                 if prune_before.is_some() {
                     self.last_prune = Some(now);
+                }
+                if let Some(CommitHook(hook)) = &self.config.on_commit {
+                    hook();
                 }
                 metrics::histogram!("nudge_commit_batch_operations").record(operations as f64);
                 metrics::histogram!("nudge_commit_batch_requests").record(batch.len() as f64);
@@ -278,6 +300,7 @@ fn apply_submission(
     ws: WorkspaceId,
     source: &'static str,
     operations: &mut [Accepted],
+    computed: Option<&std::collections::BTreeSet<String>>,
     now: Timestamp,
 ) -> Result<Vec<Outcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(operations.len());
@@ -292,12 +315,31 @@ fn apply_submission(
         // write instead of copying them (a deep copy per event was a measurable share of the
         // writer's time); both go back before any error propagates, so a batch that fails
         // can still be retried request by request.
+        let stripped = computed.and_then(|names| {
+            strip_computed(
+                &accepted.operation,
+                names,
+                source,
+                accepted.raw.as_ref(),
+                now,
+            )
+        });
+        let (operation, refusal) = match stripped {
+            Some((operation, refusal)) => (operation, Some(refusal)),
+            None => (std::mem::replace(&mut accepted.operation, vacated()), None),
+        };
         let entry = LogEntry {
             source: source.to_string(),
             received_at: now,
-            operation: std::mem::replace(&mut accepted.operation, vacated()),
+            operation,
             raw: accepted.raw.take(),
         };
+        if let Some(refusal) = &refusal {
+            if let Err(e) = tx.record_rejection(ws, refusal) {
+                accepted.raw = entry.raw;
+                return Err(e);
+            }
+        }
         let result = tx
             .append_log(ws, &entry)
             .and_then(|offset| apply_entry(tx, ws, offset, &entry))
@@ -307,7 +349,9 @@ fn apply_submission(
                 }
                 Ok(outcome)
             });
-        accepted.operation = entry.operation;
+        if refusal.is_none() {
+            accepted.operation = entry.operation;
+        }
         accepted.raw = entry.raw;
         outcomes.push(result?);
     }

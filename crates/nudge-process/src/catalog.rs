@@ -1,0 +1,350 @@
+//! A workspace's segment and computed-attribute definitions, validated and compiled for
+//! evaluation. The processor, the App API and `nudge apply` all go through [`compile`], so a
+//! set of definitions the API accepts is exactly a set the processor can run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nudge_conditions::computed::{parse_computed, ComputedAttribute};
+use nudge_conditions::segments::{SegmentRule, SegmentSet, SegmentSetError};
+use nudge_conditions::{Condition, DurationMs};
+use nudge_core::Timestamp;
+use nudge_store::{ComputedDefinition, SegmentDefinition};
+use serde_json::Value;
+
+/// Attributes that name a person rather than describe them: never computed.
+const IDENTITY_ATTRIBUTES: [&str; 4] = ["id", "email", "phone", "cio_id"];
+
+/// Why a set of definitions was refused: which definition, where in it, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{subject}: {pointer}: {message}")]
+pub struct CatalogError {
+    /// `segment 6 (VIP)` or `computed attribute lifetime_value`.
+    pub subject: String,
+    /// JSON pointer inside the definition's document (`""` for the whole of it).
+    pub pointer: String,
+    pub message: String,
+}
+
+/// Definitions ready to evaluate.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub segments: SegmentSet,
+    /// Every segment, manual or data-driven, by id.
+    pub definitions: BTreeMap<i64, SegmentDefinition>,
+    pub computed: Vec<ComputedAttribute>,
+    /// The stored definitions of `computed`, in the same order.
+    pub computed_definitions: Vec<ComputedDefinition>,
+    /// Event names the segments read, with how far back any of them looks (`None`: all
+    /// time, some condition counts every such event).
+    segment_events: BTreeMap<String, Option<DurationMs>>,
+}
+
+impl Catalog {
+    pub fn is_computed(&self, attribute: &str) -> bool {
+        self.computed.iter().any(|c| c.name == attribute)
+    }
+
+    /// The version of the named computed attribute's definition (0 if there is none).
+    pub fn computed_version(&self, name: &str) -> i64 {
+        self.computed_definitions
+            .iter()
+            .find(|d| d.name == name)
+            .map_or(0, |d| d.version)
+    }
+
+    pub fn computed_names(&self) -> BTreeSet<String> {
+        self.computed.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Whether an event of this name can change anything: a computed attribute or a segment.
+    pub fn reads_event(&self, name: &str) -> bool {
+        self.segments.reads_event(name) || self.computed.iter().any(|c| c.reads(name))
+    }
+
+    /// Every event name a segment reads: what a full evaluation of a person loads.
+    pub fn segment_events(&self) -> impl Iterator<Item = &String> {
+        self.segment_events.keys()
+    }
+
+    /// The events a segment evaluation needs, as (names, since) reads: names some condition
+    /// counts over all time in one read, names only read through windows in another, from the
+    /// longest window back. Older events of those names cannot change any answer.
+    pub fn segment_event_reads(&self, now: Timestamp) -> Vec<(Vec<String>, Option<Timestamp>)> {
+        let mut all_time = Vec::new();
+        let mut windowed = Vec::new();
+        let mut longest = 0;
+        for (name, lookback) in &self.segment_events {
+            match lookback {
+                None => all_time.push(name.clone()),
+                Some(window) => {
+                    windowed.push(name.clone());
+                    longest = longest.max(*window);
+                }
+            }
+        }
+        let mut reads = Vec::new();
+        if !all_time.is_empty() {
+            reads.push((all_time, None));
+        }
+        if !windowed.is_empty() {
+            reads.push((windowed, Some(now.minus_millis(longest))));
+        }
+        reads
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty() && self.computed.is_empty()
+    }
+}
+
+/// Validates and compiles a workspace's definitions. Refuses a condition that does not parse,
+/// a reference to a segment that does not exist, segments that depend on each other in a
+/// cycle, and a computed attribute that does not parse, names an identity attribute or does
+/// not match the name it is stored under.
+pub fn compile(
+    segments: &[SegmentDefinition],
+    computed: &[ComputedDefinition],
+) -> Result<Catalog, CatalogError> {
+    let ids: BTreeSet<i64> = segments.iter().map(|s| s.id).collect();
+    let mut rules = Vec::new();
+    let mut segment_events = BTreeMap::new();
+    for segment in segments {
+        let Some(document) = &segment.conditions else {
+            continue;
+        };
+        let subject = || format!("segment {} ({})", segment.id, segment.name);
+        let condition = nudge_conditions::parse(document).map_err(|e| CatalogError {
+            subject: subject(),
+            pointer: e.pointer,
+            message: e.message,
+        })?;
+        if let Some((pointer, missing)) = segment_references(document, "")
+            .into_iter()
+            .find(|(_, id)| !ids.contains(id))
+        {
+            return Err(CatalogError {
+                subject: subject(),
+                pointer,
+                message: format!("there is no segment {missing}"),
+            });
+        }
+        collect_lookbacks(&condition, &mut segment_events);
+        rules.push(SegmentRule {
+            id: segment.id,
+            condition,
+        });
+    }
+    let set = SegmentSet::new(rules).map_err(|SegmentSetError::Cycle(ids)| CatalogError {
+        subject: format!("segments {ids:?}"),
+        pointer: String::new(),
+        message: "these segments depend on each other in a cycle".into(),
+    })?;
+    let mut attributes = Vec::new();
+    for definition in computed {
+        let subject = || format!("computed attribute {}", definition.name);
+        let attribute = parse_computed(&definition.definition).map_err(|e| CatalogError {
+            subject: subject(),
+            pointer: e.pointer,
+            message: e.message,
+        })?;
+        if attribute.name != definition.name {
+            return Err(CatalogError {
+                subject: subject(),
+                pointer: "/name".into(),
+                message: format!(
+                    "the definition computes '{}', not '{}'",
+                    attribute.name, definition.name
+                ),
+            });
+        }
+        if IDENTITY_ATTRIBUTES.contains(&attribute.name.as_str()) {
+            return Err(CatalogError {
+                subject: subject(),
+                pointer: "/name".into(),
+                message: format!(
+                    "'{}' identifies a person and cannot be computed",
+                    attribute.name
+                ),
+            });
+        }
+        attributes.push(attribute);
+    }
+    Ok(Catalog {
+        segments: set,
+        definitions: segments.iter().map(|s| (s.id, s.clone())).collect(),
+        computed: attributes,
+        computed_definitions: computed.to_vec(),
+        segment_events,
+    })
+}
+
+/// Records, per event name, the longest window any event condition reads it through (`None`
+/// once one reads it without a window).
+fn collect_lookbacks(condition: &Condition, into: &mut BTreeMap<String, Option<DurationMs>>) {
+    match condition {
+        Condition::And(all) | Condition::Or(all) => {
+            all.iter().for_each(|c| collect_lookbacks(c, into))
+        }
+        Condition::Not(inner) => collect_lookbacks(inner, into),
+        Condition::Event(event) => {
+            let entry = into.entry(event.name.clone()).or_insert(event.within);
+            *entry = match (*entry, event.within) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+        Condition::Segment { .. } | Condition::Attribute(_) => {}
+    }
+}
+
+/// Every `{"segment": {"id": N}}` inside a condition document, with its JSON pointer.
+fn segment_references(value: &Value, at: &str) -> Vec<(String, i64)> {
+    let mut found = Vec::new();
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let here = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                if key == "segment" {
+                    if let Some(id) = inner.get("id").and_then(Value::as_i64) {
+                        found.push((format!("{here}/id"), id));
+                    }
+                }
+                found.extend(segment_references(inner, &here));
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                found.extend(segment_references(inner, &format!("{at}/{i}")));
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nudge_core::Timestamp;
+    use nudge_store::Backfill;
+    use serde_json::json;
+
+    fn segment(id: i64, conditions: Option<Value>) -> SegmentDefinition {
+        SegmentDefinition {
+            id,
+            name: format!("s{id}"),
+            description: String::new(),
+            conditions,
+            version: 1,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+            backfill: Backfill::COMPLETE,
+        }
+    }
+
+    fn computed(name: &str, definition: Value) -> ComputedDefinition {
+        ComputedDefinition {
+            name: name.into(),
+            definition,
+            version: 1,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+            backfill: Backfill::COMPLETE,
+        }
+    }
+
+    #[test]
+    fn a_valid_set_compiles_and_knows_what_it_reads() {
+        let catalog = compile(
+            &[
+                segment(1, None),
+                segment(
+                    2,
+                    Some(json!({"and": [{"segment": {"id": 1}},
+                    {"event": {"name": "Order Completed", "within": "30d"}}]})),
+                ),
+            ],
+            &[computed(
+                "order_count",
+                json!({"name": "order_count", "aggregate": "count", "event": "Order Placed"}),
+            )],
+        )
+        .unwrap();
+        assert!(catalog.reads_event("Order Completed"));
+        assert!(catalog.reads_event("Order Placed"));
+        assert!(!catalog.reads_event("Page Viewed"));
+        assert!(catalog.is_computed("order_count"));
+        assert_eq!(
+            catalog.segment_events().collect::<Vec<_>>(),
+            ["Order Completed"]
+        );
+        let now = Timestamp::from_millis(100 * 86_400_000);
+        assert_eq!(
+            catalog.segment_event_reads(now),
+            [(
+                vec!["Order Completed".to_string()],
+                Some(Timestamp::from_millis(70 * 86_400_000))
+            )]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_definition_and_the_node() {
+        let unknown = compile(
+            &[segment(
+                3,
+                Some(
+                    json!({"or": [{"attribute": {"field": "a", "operator": "exists"}},
+                                    {"segment": {"id": 99}}]}),
+                ),
+            )],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(unknown.subject, "segment 3 (s3)");
+        assert_eq!(unknown.pointer, "/or/1/segment/id");
+        assert!(unknown.message.contains("99"), "{unknown}");
+
+        let bad = compile(
+            &[segment(
+                4,
+                Some(json!({"attribute": {"field": "a", "operator": "equals", "value": 1}})),
+            )],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(bad.pointer, "/attribute/operator");
+
+        let cycle = compile(
+            &[
+                segment(5, Some(json!({"segment": {"id": 6}}))),
+                segment(6, Some(json!({"segment": {"id": 5}}))),
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert!(cycle.message.contains("cycle"), "{cycle}");
+
+        let renamed = compile(
+            &[],
+            &[computed(
+                "ltv",
+                json!({"name": "lifetime_value", "aggregate": "count", "event": "x"}),
+            )],
+        )
+        .unwrap_err();
+        assert_eq!(
+            (renamed.subject.as_str(), renamed.pointer.as_str()),
+            ("computed attribute ltv", "/name")
+        );
+        let identity = compile(
+            &[],
+            &[computed(
+                "email",
+                json!({"name": "email", "aggregate": "last", "event": "x", "value": "e"}),
+            )],
+        )
+        .unwrap_err();
+        assert!(identity.message.contains("identifies"), "{identity}");
+    }
+}

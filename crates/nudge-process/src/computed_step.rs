@@ -1,0 +1,174 @@
+//! Keeping one person's computed attributes current: each new event is folded into the stored
+//! state of the attributes that read it; an attribute the fold cannot handle incrementally (a
+//! late reset, a time window) or that is new is recomputed from the person's stored events.
+//! The value is written into the person's attributes, where conditions and the APIs see it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nudge_conditions::computed::{recompute, ComputedAttribute, ComputedState, EventInput, Fold};
+use nudge_core::{JsonMap, PersonState, Timestamp, WorkspaceId};
+use nudge_store::{StoreError, StoreResult, StoredEvent, WriteTx};
+
+use crate::person::{earliest, reached, Moment};
+use crate::Catalog;
+
+/// An event as the processor takes it from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub name: String,
+    pub timestamp: Timestamp,
+    pub data: JsonMap,
+}
+
+pub(crate) struct ComputedWork<'a> {
+    pub events: &'a [NewEvent],
+    pub recompute_all: bool,
+    pub recompute: &'a BTreeSet<String>,
+    /// Time passed: windowed attributes are recomputed.
+    pub time: bool,
+}
+
+pub(crate) struct ComputedResult {
+    /// Attributes whose value changed.
+    pub changed: Vec<String>,
+    /// When time alone next changes a windowed attribute.
+    pub next_change: Option<Timestamp>,
+}
+
+pub(crate) fn update_computed(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    catalog: &Catalog,
+    person: &mut PersonState,
+    work: ComputedWork<'_>,
+    at: Moment,
+) -> StoreResult<ComputedResult> {
+    let Moment { now, upto } = at;
+    let mut result = ComputedResult {
+        changed: Vec::new(),
+        next_change: None,
+    };
+    let concerned: Vec<&ComputedAttribute> = catalog
+        .computed
+        .iter()
+        .filter(|a| {
+            work.recompute_all
+                || work.recompute.contains(&a.name)
+                || (work.time && a.within.is_some())
+                || work.events.iter().any(|e| a.reads(&e.name))
+        })
+        .collect();
+    if concerned.is_empty() {
+        return Ok(result);
+    }
+    let mut states = tx.computed_states(ws, person.key)?;
+    for attribute in concerned {
+        let version = catalog.computed_version(&attribute.name);
+        let stored = states.remove(&attribute.name);
+        // A state folded under another version of the definition is recomputed.
+        let current = stored.as_ref().filter(|v| v["version"] == version);
+        let mut state: ComputedState = match current {
+            Some(v) => serde_json::from_value(v["state"].clone()).map_err(|e| {
+                StoreError::Corrupt(format!("computed state of {}: {e}", attribute.name))
+            })?,
+            None => ComputedState::default(),
+        };
+        let must_recompute = current.is_none()
+            || work.recompute_all
+            || work.recompute.contains(&attribute.name)
+            || (work.time && attribute.within.is_some())
+            || fold_all(attribute, &mut state, work.events, now);
+        if must_recompute {
+            let names = read_names(attribute);
+            let events = reached(tx.person_events(ws, person.key, &names, None)?, upto);
+            state = recompute(attribute, &inputs(&events), now);
+            if attribute.within.is_some() {
+                result.next_change =
+                    earliest(result.next_change, window_change(attribute, &events, now));
+            }
+        }
+        let encoded = serde_json::to_value(&state)
+            .map(|state| serde_json::json!({"version": version, "state": state}))
+            .map_err(|e| StoreError::Backend(format!("encoding computed state: {e}")))?;
+        if stored.as_ref() != Some(&encoded) {
+            tx.set_computed_state(ws, person.key, &attribute.name, Some(&encoded))?;
+        }
+        let value = attribute.value(&state);
+        if person.attributes.get(&attribute.name) != value.as_ref() {
+            match value {
+                Some(v) => person.attributes.insert(attribute.name.clone(), v),
+                None => person.attributes.remove(&attribute.name),
+            };
+            person
+                .attribute_times
+                .insert(attribute.name.clone(), now.millis());
+            result.changed.push(attribute.name.clone());
+        }
+    }
+    Ok(result)
+}
+
+/// Folds the new events in; `true` when the attribute must be recomputed instead.
+fn fold_all(
+    attribute: &ComputedAttribute,
+    state: &mut ComputedState,
+    events: &[NewEvent],
+    now: Timestamp,
+) -> bool {
+    for event in events.iter().filter(|e| attribute.reads(&e.name)) {
+        let input = EventInput {
+            name: &event.name,
+            timestamp: event.timestamp,
+            data: &event.data,
+        };
+        if attribute.fold(state, input, now) == Fold::Recompute {
+            return true;
+        }
+    }
+    false
+}
+
+fn read_names(attribute: &ComputedAttribute) -> Vec<String> {
+    let mut names: BTreeSet<String> = attribute.sources.iter().map(|s| s.event.clone()).collect();
+    names.extend(attribute.reset_on.iter().cloned());
+    names.into_iter().collect()
+}
+
+fn inputs(events: &[StoredEvent]) -> Vec<EventInput<'_>> {
+    events
+        .iter()
+        .map(|e| EventInput {
+            name: &e.name,
+            timestamp: e.timestamp,
+            data: &e.data,
+        })
+        .collect()
+}
+
+/// When a windowed attribute next changes with no new event: the earliest moment an event in
+/// the window leaves it, or a future-dated event enters it.
+fn window_change(
+    attribute: &ComputedAttribute,
+    events: &[StoredEvent],
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let within = attribute.within?;
+    let sources: BTreeMap<&str, ()> = attribute
+        .sources
+        .iter()
+        .map(|s| (s.event.as_str(), ()))
+        .collect();
+    events
+        .iter()
+        .filter(|e| sources.contains_key(e.name.as_str()))
+        .filter_map(|e| {
+            if e.timestamp > now {
+                Some(e.timestamp)
+            } else if e.timestamp > now.minus_millis(within) {
+                Some(e.timestamp.plus_millis(within))
+            } else {
+                None
+            }
+        })
+        .min()
+}

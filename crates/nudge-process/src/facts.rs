@@ -1,0 +1,60 @@
+//! One person's data as the condition evaluator reads it: attributes, segment ids and the
+//! events the conditions in play read, loaded once per evaluation.
+
+use std::collections::{BTreeSet, HashMap};
+
+use nudge_conditions::{EventFact, PersonFacts};
+use nudge_core::JsonMap;
+use nudge_store::StoredEvent;
+
+#[derive(Debug, Clone, Default)]
+pub struct PersonData {
+    pub attributes: JsonMap,
+    /// Every segment the person belongs to (manual and data-driven).
+    pub segments: BTreeSet<i64>,
+    events: HashMap<String, Vec<StoredEvent>>,
+}
+
+impl PersonData {
+    pub fn new(attributes: JsonMap, segments: BTreeSet<i64>, events: Vec<StoredEvent>) -> Self {
+        let mut by_name: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+        for event in events {
+            by_name.entry(event.name.clone()).or_default().push(event);
+        }
+        Self {
+            attributes,
+            segments,
+            events: by_name,
+        }
+    }
+
+    /// All loaded events, of every name.
+    pub fn all_events(&self) -> impl Iterator<Item = &StoredEvent> {
+        self.events.values().flatten()
+    }
+}
+
+impl PersonFacts for PersonData {
+    fn attributes(&self) -> &JsonMap {
+        &self.attributes
+    }
+
+    fn in_segment(&self, segment_id: i64) -> bool {
+        self.segments.contains(&segment_id)
+    }
+
+    fn events(&self, name: &str) -> Vec<EventFact<'_>> {
+        self.events
+            .get(name)
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| EventFact {
+                        timestamp: e.timestamp,
+                        data: &e.data,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,24 @@
+//! The log processor (design note 2): an ordered consumer of each workspace's event log that
+//! keeps computed attributes and data-driven segment membership exact, records every
+//! segment transition at the moment it happens, schedules the one moment time alone could
+//! next change a person's memberships, and backfills new or edited definitions over existing
+//! people without pausing ingestion. Each batch commits together with the processed offset,
+//! so a crash resumes where it stopped and nothing is applied twice.
+
+mod backfill;
+pub mod catalog;
+mod computed_step;
+mod due;
+pub mod facts;
+mod log_step;
+mod person;
+mod processor;
+
+pub use backfill::backfill_step;
+pub use catalog::{compile, Catalog, CatalogError};
+pub use computed_step::NewEvent;
+pub use due::process_due_checks;
+pub use facts::PersonData;
+pub use log_step::{process_log_batch, BatchReport};
+pub use person::{process_person, Moment, PersonOutcome, PersonWork};
+pub use processor::{Processor, ProcessorConfig, ProcessorHandle, ReloadHook, Waker};

@@ -1,0 +1,154 @@
+//! Processing a batch of the event log: each entry says whom it concerns and what changed for
+//! them; entries for the same person are gathered so each person is evaluated once per batch;
+//! the batch commits together with the new processed offset.
+
+use std::collections::BTreeMap;
+
+use nudge_conditions::segments::Changes;
+use nudge_core::{Identifier, IdentifierKind, Operation, PersonKey, Timestamp, WorkspaceId};
+use nudge_store::{LogRecord, Store, StoreResult, WriteTx};
+
+use crate::computed_step::NewEvent;
+use crate::person::{process_person, Moment, PersonWork};
+use crate::Catalog;
+
+/// Attributes that say who someone is: an identify carrying them may have merged or stitched
+/// profiles, so everything is re-evaluated.
+const IDENTITY_KEYS: [&str; 5] = ["id", "email", "phone", "cio_id", "anonymous_id"];
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub entries: usize,
+    pub people: usize,
+    pub transitions: usize,
+}
+
+/// Processes up to `limit` entries after the workspace's processed offset. A workspace with
+/// no definitions only moves its offset to the head of the log: a definition created later
+/// is backfilled over everyone.
+pub fn process_log_batch(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    catalog: &Catalog,
+    now: Timestamp,
+    limit: usize,
+) -> StoreResult<BatchReport> {
+    let from = store.processed_offset(ws)?;
+    if catalog.is_empty() {
+        let extent = store.log_extent(ws, from)?;
+        let Some(head) = extent.last_offset else {
+            return Ok(BatchReport::default());
+        };
+        store.write(&mut |tx| tx.set_processed_offset(ws, head))?;
+        return Ok(BatchReport {
+            entries: extent.entries as usize,
+            ..BatchReport::default()
+        });
+    }
+    let records = store.read_log(ws, from, limit)?;
+    let Some(last) = records.last().map(|r| r.offset) else {
+        return Ok(BatchReport::default());
+    };
+    let mut report = BatchReport::default();
+    store.write(&mut |tx| {
+        report = BatchReport::default();
+        if tx.processed_offset(ws)? != from {
+            // Someone else (a rebuild) moved the offset since it was read: start over.
+            return Ok(());
+        }
+        let mut people: BTreeMap<PersonKey, PersonWork> = BTreeMap::new();
+        for record in &records {
+            for (key, work) in work_for(tx, ws, record)? {
+                people.entry(key).or_default().absorb(work);
+            }
+        }
+        report.people = people.len();
+        let at = Moment { now, upto: last };
+        for (key, work) in people {
+            let outcome = process_person(tx, ws, catalog, key, work, at)?;
+            report.transitions += outcome.entered.len() + outcome.exited.len();
+        }
+        tx.set_processed_offset(ws, last)?;
+        report.entries = records.len();
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// Whom one log entry concerns and what changed for them, resolved as the store stands now
+/// (identifiers merged away since resolve to the survivor).
+fn work_for(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    record: &LogRecord,
+) -> StoreResult<Vec<(PersonKey, PersonWork)>> {
+    let received_at = record.entry.received_at;
+    let one = |key: Option<PersonKey>, work: PersonWork| {
+        key.map(|k| {
+            vec![(
+                k,
+                PersonWork {
+                    received_at: Some(received_at),
+                    ..work
+                },
+            )]
+        })
+        .unwrap_or_default()
+    };
+    Ok(match &record.entry.operation {
+        Operation::Identify {
+            person, attributes, ..
+        } => {
+            let mut work = PersonWork::default();
+            if attributes
+                .keys()
+                .any(|k| IDENTITY_KEYS.contains(&k.as_str()))
+            {
+                work = PersonWork::everything();
+            }
+            work.changes.attributes.extend(attributes.keys().cloned());
+            one(tx.resolve(ws, person)?, work)
+        }
+        Operation::Track { person, event } => {
+            one(tx.resolve(ws, person)?, event_work(event, received_at))
+        }
+        Operation::TrackAnonymous {
+            anonymous_id: Some(anon),
+            event,
+        } => match Identifier::new(IdentifierKind::AnonymousId, anon) {
+            Ok(id) => one(tx.resolve(ws, &id)?, event_work(event, received_at)),
+            Err(_) => Vec::new(),
+        },
+        Operation::Merge { primary, .. } => one(tx.resolve(ws, primary)?, PersonWork::everything()),
+        Operation::Alias { user, .. } => one(tx.resolve(ws, user)?, PersonWork::everything()),
+        Operation::ManualSegment { people, .. } => {
+            let mut all = Vec::new();
+            for person in people {
+                // Segments built on a manual one re-read it: re-evaluate them all.
+                let work = PersonWork {
+                    changes: Changes {
+                        everything: true,
+                        ..Changes::default()
+                    },
+                    ..PersonWork::default()
+                };
+                all.extend(one(tx.resolve(ws, person)?, work));
+            }
+            all
+        }
+        // Deletions, suppression, devices and objects change nothing a condition reads.
+        _ => Vec::new(),
+    })
+}
+
+fn event_work(event: &nudge_core::EventRecord, received_at: Timestamp) -> PersonWork {
+    let mut work = PersonWork::default();
+    work.changes.events.insert(event.name.clone());
+    work.events.push(NewEvent {
+        name: event.name.clone(),
+        timestamp: event.timestamp.unwrap_or(received_at),
+        data: event.data.clone(),
+    });
+    work
+}

@@ -1,0 +1,192 @@
+//! Bringing one person up to date inside the processor's transaction: fold the new events
+//! into their computed attributes (or recompute them), write changed values to their
+//! attributes, re-evaluate the segments the changes can affect, record every entry and exit
+//! at the moment it happened, and schedule the one moment time alone could next change
+//! something for them.
+
+use std::collections::BTreeSet;
+
+use nudge_conditions::segments::Changes;
+use nudge_core::{PersonKey, Timestamp, WorkspaceId};
+use nudge_store::{StoreResult, StoredEvent, WriteTx, ACTIVITIES_PER_ENTRY};
+
+use crate::computed_step::{update_computed, ComputedWork, NewEvent};
+use crate::{Catalog, PersonData};
+
+/// What happened to a person since they were last evaluated.
+#[derive(Debug, Clone, Default)]
+pub struct PersonWork {
+    pub changes: Changes,
+    /// Events to fold into computed attributes, in log order.
+    pub events: Vec<NewEvent>,
+    /// Recompute every computed attribute from the person's events (a merge, a first sight).
+    pub recompute_all: bool,
+    /// Recompute these computed attributes (a backfill of a new definition).
+    pub recompute: BTreeSet<String>,
+    /// Segments whose entries and exits are established without recording transitions (the
+    /// backfill of a new definition: people did not "enter" it, it was created around them).
+    pub silent: BTreeSet<i64>,
+    /// When the change reached Nudge, for the event-to-transition latency metric.
+    pub received_at: Option<Timestamp>,
+}
+
+/// Events recorded by log entries the processor has not reached yet are left out: they are
+/// folded in when their entry is processed, and counting them now would count them twice.
+pub(crate) fn reached(mut events: Vec<StoredEvent>, upto: i64) -> Vec<StoredEvent> {
+    events.retain(|e| e.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= upto);
+    events
+}
+
+impl PersonWork {
+    pub fn everything() -> Self {
+        PersonWork {
+            changes: Changes {
+                everything: true,
+                ..Changes::default()
+            },
+            recompute_all: true,
+            ..PersonWork::default()
+        }
+    }
+
+    /// Adds `other`'s changes to these (two log entries for the same person in one batch).
+    pub fn absorb(&mut self, other: PersonWork) {
+        self.changes.attributes.extend(other.changes.attributes);
+        self.changes.events.extend(other.changes.events);
+        self.changes.time |= other.changes.time;
+        self.changes.everything |= other.changes.everything;
+        self.events.extend(other.events);
+        self.recompute_all |= other.recompute_all;
+        self.recompute.extend(other.recompute);
+        self.silent.extend(other.silent);
+        self.received_at = match (self.received_at, other.received_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// When an evaluation happens: the time, and the last log offset it has reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moment {
+    pub now: Timestamp,
+    pub upto: i64,
+}
+
+/// What evaluating one person did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonOutcome {
+    pub entered: Vec<i64>,
+    pub exited: Vec<i64>,
+    pub computed_changed: Vec<String>,
+}
+
+/// Brings `person` up to date with `work` at `now`, counting the events of log entries up to
+/// offset `upto`. A person who no longer exists (deleted, merged away) is skipped.
+pub fn process_person(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    catalog: &Catalog,
+    person: PersonKey,
+    mut work: PersonWork,
+    at: Moment,
+) -> StoreResult<PersonOutcome> {
+    let Moment { now, upto } = at;
+    let mut outcome = PersonOutcome::default();
+    let Some(mut state) = tx.load_person(ws, person)? else {
+        return Ok(outcome);
+    };
+    let schedule = tx.person_schedule(ws, person)?;
+    match schedule {
+        None => {
+            work.changes.everything = true;
+            work.recompute_all = true;
+        }
+        // Their check is due: evaluating them now without it would lose it.
+        Some(s) if s.next_check.is_some_and(|t| t <= now) => work.changes.time = true,
+        Some(_) => {}
+    }
+    let computed = update_computed(
+        tx,
+        ws,
+        catalog,
+        &mut state,
+        ComputedWork {
+            events: &work.events,
+            recompute_all: work.recompute_all,
+            recompute: &work.recompute,
+            time: work.changes.time,
+        },
+        at,
+    )?;
+    if !computed.changed.is_empty() {
+        state.updated_at = state.updated_at.max(now);
+        tx.save_person(ws, &state)?;
+        work.changes
+            .attributes
+            .extend(computed.changed.iter().cloned());
+        outcome.computed_changed = computed.changed;
+    }
+
+    let set = &catalog.segments;
+    let affects_segments = !set.is_empty()
+        && (work.changes.everything
+            || work.changes.time
+            || work
+                .changes
+                .attributes
+                .iter()
+                .any(|a| set.reads_attribute(a))
+            || work.changes.events.iter().any(|e| set.reads_event(e)));
+    let mut next_check = computed.next_change;
+    if affects_segments {
+        let segments: BTreeSet<i64> = tx.person_segment_ids(ws, person)?.into_iter().collect();
+        let mut events = Vec::new();
+        for (names, since) in catalog.segment_event_reads(now) {
+            events.extend(reached(tx.person_events(ws, person, &names, since)?, upto));
+        }
+        let mut members: BTreeSet<i64> = segments
+            .iter()
+            .copied()
+            .filter(|id| catalog.definitions.get(id).is_some_and(|d| !d.manual()))
+            .collect();
+        let data = PersonData::new(state.attributes, segments, events);
+        let transitions = set.evaluate_person(&data, &mut members, &work.changes, now);
+        for (ids, entered) in [(&transitions.entered, true), (&transitions.exited, false)] {
+            for &id in ids {
+                tx.set_segment_membership(ws, id, person, entered, now)?;
+                if !work.silent.contains(&id) {
+                    tx.record_segment_transition(ws, person, id, entered, now)?;
+                    record_latency(work.received_at, now);
+                }
+            }
+        }
+        outcome.entered = transitions.entered;
+        outcome.exited = transitions.exited;
+        next_check = earliest(next_check, transitions.next_check);
+    } else if let Some(previous) = schedule {
+        // Nothing a segment reads changed: their next moment stands.
+        next_check = earliest(next_check, previous.next_check.filter(|t| *t > now));
+    }
+    // A moment that is not in the future would fire again at once, forever.
+    let next_check = next_check.filter(|t| *t > now);
+    if schedule.is_none_or(|s| s.next_check != next_check) {
+        tx.set_person_schedule(ws, person, next_check)?;
+    }
+    Ok(outcome)
+}
+
+pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn record_latency(received_at: Option<Timestamp>, now: Timestamp) {
+    if let Some(at) = received_at {
+        let seconds = (now.millis() - at.millis()).max(0) as f64 / 1000.0;
+        metrics::histogram!("nudge_segment_transition_latency_seconds").record(seconds);
+    }
+    metrics::counter!("nudge_segment_transitions_total").increment(1);
+}

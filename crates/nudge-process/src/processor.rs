@@ -1,0 +1,238 @@
+//! The processor's loop: reload definitions when their version moves, process every
+//! workspace's new log entries, fire due checks, advance backfills, then sleep until woken (a
+//! commit, a shutdown) or until the next scheduled check. Tests and the simulator drive the
+//! same rounds synchronously with [`Processor::run_until_idle`] under a virtual clock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use nudge_core::{Clock, WorkspaceId};
+use nudge_store::{Store, StoreResult};
+
+use crate::backfill::backfill_step;
+use crate::due::process_due_checks;
+use crate::log_step::process_log_batch;
+use crate::{compile, Catalog};
+
+/// Called with a workspace's computed-attribute names whenever definitions are (re)loaded, so
+/// ingestion can refuse writes to them.
+pub type ReloadHook = Box<dyn Fn(WorkspaceId, BTreeSet<String>) + Send>;
+
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    /// Log entries per transaction.
+    pub log_batch: usize,
+    /// Due checks per transaction.
+    pub due_batch: usize,
+    /// People per backfill page.
+    pub backfill_page: usize,
+    /// The longest the loop sleeps before looking for definition changes made elsewhere
+    /// (`nudge apply` against the store of a running server).
+    pub idle_wait: Duration,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            log_batch: 2000,
+            due_batch: 2000,
+            backfill_page: 2000,
+            idle_wait: Duration::from_millis(500),
+        }
+    }
+}
+
+pub struct Processor {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: ProcessorConfig,
+    catalogs: HashMap<WorkspaceId, Catalog>,
+    workspaces: Vec<WorkspaceId>,
+    loaded_version: Option<i64>,
+    on_reload: Option<ReloadHook>,
+}
+
+impl Processor {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ProcessorConfig) -> Self {
+        Self {
+            store,
+            clock,
+            config,
+            catalogs: HashMap::new(),
+            workspaces: Vec::new(),
+            loaded_version: None,
+            on_reload: None,
+        }
+    }
+
+    pub fn on_reload(mut self, hook: ReloadHook) -> Self {
+        self.on_reload = Some(hook);
+        self
+    }
+
+    /// One round of everything there is to do; returns how much was done (0: idle).
+    pub fn run_once(&mut self) -> StoreResult<usize> {
+        self.reload_if_changed()?;
+        let now = self.clock.now();
+        let mut done = 0;
+        for ws in self.workspaces.clone() {
+            let empty = Catalog::default();
+            let catalog = self.catalogs.get(&ws).unwrap_or(&empty);
+            let report =
+                process_log_batch(self.store.as_ref(), ws, catalog, now, self.config.log_batch)?;
+            done += report.entries;
+            if report.entries > 0 {
+                metrics::counter!("nudge_processed_entries_total").increment(report.entries as u64);
+            }
+        }
+        done += process_due_checks(
+            self.store.as_ref(),
+            &self.catalogs,
+            now,
+            self.config.due_batch,
+        )?;
+        for (ws, catalog) in self.catalogs.iter_mut() {
+            done += backfill_step(
+                self.store.as_ref(),
+                *ws,
+                catalog,
+                now,
+                self.config.backfill_page,
+            )?;
+        }
+        Ok(done)
+    }
+
+    /// Runs rounds until there is nothing left to do at the clock's current time.
+    pub fn run_until_idle(&mut self) -> StoreResult<()> {
+        while self.run_once()? > 0 {}
+        Ok(())
+    }
+
+    fn reload_if_changed(&mut self) -> StoreResult<()> {
+        let version = self.store.config_version()?;
+        let workspaces: Vec<WorkspaceId> =
+            self.store.workspaces()?.into_iter().map(|w| w.id).collect();
+        if self.loaded_version == Some(version) && workspaces == self.workspaces {
+            return Ok(());
+        }
+        let mut catalogs = HashMap::new();
+        for &ws in &workspaces {
+            let segments = self.store.segment_definitions(ws)?;
+            let computed = self.store.computed_definitions(ws)?;
+            match compile(&segments, &computed) {
+                Ok(catalog) => {
+                    if let Some(hook) = &self.on_reload {
+                        hook(ws, catalog.computed_names());
+                    }
+                    if !catalog.is_empty() {
+                        catalogs.insert(ws, catalog);
+                    }
+                }
+                Err(e) => {
+                    // Definitions are validated before they are stored; keep what ran before.
+                    tracing::error!(workspace = ws.0, error = %e, "stored definitions do not compile");
+                    if let Some(previous) = self.catalogs.remove(&ws) {
+                        catalogs.insert(ws, previous);
+                    }
+                }
+            }
+        }
+        self.catalogs = catalogs;
+        self.workspaces = workspaces;
+        self.loaded_version = Some(version);
+        Ok(())
+    }
+
+    /// Runs the loop on its own thread until the handle stops it.
+    pub fn spawn(mut self) -> ProcessorHandle {
+        let signal = Arc::new(Signal::default());
+        let waker = Waker(signal.clone());
+        let thread = std::thread::Builder::new()
+            .name("nudge-processor".into())
+            .spawn(move || loop {
+                if signal.stopped() {
+                    break;
+                }
+                let wait = match self.run_once() {
+                    Ok(0) => self.idle_wait(),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "processing failed; retrying");
+                        self.config.idle_wait
+                    }
+                };
+                signal.wait(wait);
+            })
+            .expect("spawning the processor thread");
+        ProcessorHandle { waker, thread }
+    }
+
+    /// How long to sleep: until the next scheduled check, at most `idle_wait`.
+    fn idle_wait(&self) -> Duration {
+        let until_next = match self.store.next_scheduled_check() {
+            Ok(Some(at)) => (at.millis() - self.clock.now().millis()).max(0) as u64,
+            _ => u64::MAX,
+        };
+        Duration::from_millis(until_next).min(self.config.idle_wait)
+    }
+}
+
+/// Wakes the processor: after a commit, or when a virtual clock moves.
+#[derive(Clone)]
+pub struct Waker(Arc<Signal>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify(false);
+    }
+}
+
+pub struct ProcessorHandle {
+    waker: Waker,
+    thread: JoinHandle<()>,
+}
+
+impl ProcessorHandle {
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// Stops the loop after its current round and waits for it.
+    pub fn stop(self) {
+        self.waker.0.notify(true);
+        let _ = self.thread.join();
+    }
+}
+
+#[derive(Default)]
+struct Signal {
+    state: Mutex<(bool, bool)>,
+    bell: Condvar,
+}
+
+impl Signal {
+    fn notify(&self, stop: bool) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = true;
+        state.1 |= stop;
+        self.bell.notify_one();
+    }
+
+    fn stopped(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// Sleeps until notified or `timeout`; a notification that came in while awake ends the
+    /// wait at once.
+    fn wait(&self, timeout: Duration) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut state, _) = self
+            .bell
+            .wait_timeout_while(state, timeout, |s| !s.0)
+            .unwrap_or_else(|e| e.into_inner());
+        state.0 = false;
+    }
+}
