@@ -28,6 +28,29 @@ impl PersonData {
         }
     }
 
+    /// The person's data as conditions see it: their attributes plus `id`, `email`, `phone`
+    /// and `cio_id`, which are identifiers rather than stored attributes but which audience
+    /// filters compare like any attribute.
+    pub fn for_person(
+        person: nudge_core::PersonState,
+        segments: BTreeSet<i64>,
+        events: Vec<StoredEvent>,
+    ) -> Self {
+        let mut attributes = person.attributes;
+        let identity = [
+            ("id", person.id),
+            ("email", person.email),
+            ("phone", person.phone),
+            ("cio_id", Some(person.cio_id)),
+        ];
+        for (name, value) in identity {
+            if let Some(value) = value {
+                attributes.insert(name.to_string(), serde_json::Value::String(value));
+            }
+        }
+        Self::new(attributes, segments, events)
+    }
+
     /// All loaded events, of every name.
     pub fn all_events(&self) -> impl Iterator<Item = &StoredEvent> {
         self.events.values().flatten()

@@ -25,8 +25,7 @@ pub struct BatchReport {
 }
 
 /// Processes up to `limit` entries after the workspace's processed offset. A workspace with
-/// no definitions only moves its offset to the head of the log: a definition created later
-/// is backfilled over everyone.
+/// no definitions has nothing to derive and is left alone (see [`skip_to_head`]).
 pub fn process_log_batch(
     store: &dyn Store,
     ws: WorkspaceId,
@@ -34,18 +33,10 @@ pub fn process_log_batch(
     now: Timestamp,
     limit: usize,
 ) -> StoreResult<BatchReport> {
-    let from = store.processed_offset(ws)?;
     if catalog.is_empty() {
-        let extent = store.log_extent(ws, from)?;
-        let Some(head) = extent.last_offset else {
-            return Ok(BatchReport::default());
-        };
-        store.write(&mut |tx| tx.set_processed_offset(ws, head))?;
-        return Ok(BatchReport {
-            entries: extent.entries as usize,
-            ..BatchReport::default()
-        });
+        return Ok(BatchReport::default());
     }
+    let from = store.processed_offset(ws)?;
     let records = store.read_log(ws, from, limit)?;
     let Some(last) = records.last().map(|r| r.offset) else {
         return Ok(BatchReport::default());
@@ -74,6 +65,23 @@ pub fn process_log_batch(
         Ok(())
     })?;
     Ok(report)
+}
+
+/// Moves the processed offset to the head of the log, when a workspace's first definitions
+/// appear: the backfills they start evaluate everyone as of that offset, so the entries before
+/// it need no processing of their own. (Processing them instead would also be correct, since
+/// a backfill counts only events of entries up to the processed offset; it is just work.)
+pub fn skip_to_head(store: &dyn Store, ws: WorkspaceId) -> StoreResult<()> {
+    let from = store.processed_offset(ws)?;
+    if let Some(head) = store.log_extent(ws, from)?.last_offset {
+        store.write(&mut |tx| {
+            if tx.processed_offset(ws)? == from {
+                tx.set_processed_offset(ws, head)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// Whom one log entry concerns and what changed for them, resolved as the store stands now

@@ -150,7 +150,7 @@ pub fn process_person(
             .copied()
             .filter(|id| catalog.definitions.get(id).is_some_and(|d| !d.manual()))
             .collect();
-        let data = PersonData::new(state.attributes, segments, events);
+        let data = PersonData::for_person(state, segments, events);
         let transitions = set.evaluate_person(&data, &mut members, &work.changes, now);
         for (ids, entered) in [(&transitions.entered, true), (&transitions.exited, false)] {
             for &id in ids {

@@ -13,7 +13,7 @@ use nudge_store::{Store, StoreResult};
 
 use crate::backfill::backfill_step;
 use crate::due::process_due_checks;
-use crate::log_step::process_log_batch;
+use crate::log_step::{process_log_batch, skip_to_head};
 use crate::{compile, Catalog};
 
 /// Called with a workspace's computed-attribute names whenever definitions are (re)loaded, so
@@ -77,11 +77,14 @@ impl Processor {
         self.reload_if_changed()?;
         let now = self.clock.now();
         let mut done = 0;
-        for ws in self.workspaces.clone() {
-            let empty = Catalog::default();
-            let catalog = self.catalogs.get(&ws).unwrap_or(&empty);
-            let report =
-                process_log_batch(self.store.as_ref(), ws, catalog, now, self.config.log_batch)?;
+        for (ws, catalog) in &self.catalogs {
+            let report = process_log_batch(
+                self.store.as_ref(),
+                *ws,
+                catalog,
+                now,
+                self.config.log_batch,
+            )?;
             done += report.entries;
             if report.entries > 0 {
                 metrics::counter!("nudge_processed_entries_total").increment(report.entries as u64);
@@ -128,6 +131,11 @@ impl Processor {
                         hook(ws, catalog.computed_names());
                     }
                     if !catalog.is_empty() {
+                        let first_definitions =
+                            self.loaded_version.is_some() && !self.catalogs.contains_key(&ws);
+                        if first_definitions {
+                            skip_to_head(self.store.as_ref(), ws)?;
+                        }
                         catalogs.insert(ws, catalog);
                     }
                 }

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `workspace …`, `import`, `export`, `replay`,
-//! `bench …`.
+//! `plan`, `apply`, `bench …`.
 
 use std::sync::Arc;
 
@@ -40,6 +40,11 @@ pub enum Command {
     Export(crate::export::ExportArgs),
     /// Re-apply a workspace's event log to its derived state (docs/replay.md).
     Replay(crate::replay_cmd::ReplayArgs),
+    /// Show what `apply` would change for a directory of definition files (docs/definitions.md).
+    Plan(crate::apply::ApplyArgs),
+    /// Create and update segments and computed attributes from definition files
+    /// (docs/definitions.md).
+    Apply(crate::apply::ApplyArgs),
     /// Benchmarks (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -53,6 +58,8 @@ pub enum BenchCommand {
     Batch(crate::bench::batch::BatchArgs),
     /// `nudge import` of generated events vs raw inserts of the same rows, with peak RSS.
     Import(crate::bench::import::ImportBenchArgs),
+    /// Segments and computed attributes: backfill, incremental cost, transition latency.
+    Segments(crate::bench::segments::SegmentsBenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -69,9 +76,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export(args) => crate::export::run(args),
         Command::Replay(args) => crate::replay_cmd::run(args),
+        Command::Plan(args) => crate::apply::run(args, crate::apply::Mode::Plan),
+        Command::Apply(args) => crate::apply::run(args, crate::apply::Mode::Apply),
         Command::Bench(BenchCommand::Track(args)) => crate::bench::run(args),
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import::run(args),
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch::run(args),
+        Command::Bench(BenchCommand::Segments(args)) => crate::bench::segments::run(args),
     }
 }
 

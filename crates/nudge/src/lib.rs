@@ -1,6 +1,7 @@
 //! The `nudge` binary's library half: configuration, the composition root ([`server::launch`])
 //! and the CLI commands. Kept as a library so tests start Nudge exactly as production does.
 
+pub mod apply;
 pub mod bench;
 pub mod cli;
 pub mod config;

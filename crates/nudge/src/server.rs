@@ -1,6 +1,6 @@
-//! The composition root: opens the configured store, starts the ingest writer, builds the
-//! router and serves it until shutdown, then drains. Production (`nudge serve`) and the test
-//! suites start Nudge through the same [`launch`].
+//! The composition root: opens the configured store, starts the log processor and the ingest
+//! writer, builds the router and serves it until shutdown, then drains. Production
+//! (`nudge serve`) and the test suites start Nudge through the same [`launch`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -104,7 +104,24 @@ pub async fn launch(
         }
     })
     .await??;
-    let (ingestor, writer) = Ingestor::start(store.clone(), clock.clone(), WriterConfig::default());
+    let computed_keys = Arc::new(nudge_ingest::ComputedKeys::default());
+    let processor = nudge_process::Processor::new(
+        store.clone(),
+        clock.clone(),
+        nudge_process::ProcessorConfig::default(),
+    )
+    .on_reload({
+        let keys = computed_keys.clone();
+        Box::new(move |ws, names| keys.set(ws, names))
+    })
+    .spawn();
+    let waker = processor.waker();
+    let writer_config = WriterConfig {
+        computed_keys,
+        on_commit: Some(nudge_ingest::CommitHook(Arc::new(move || waker.wake()))),
+        ..WriterConfig::default()
+    };
+    let (ingestor, writer) = Ingestor::start(store.clone(), clock.clone(), writer_config);
     let state = AppState {
         store,
         ingestor,
@@ -145,6 +162,10 @@ pub async fn launch(
         }
     }
     // Every handler (and with it every Ingestor clone) is gone: the writer drains and stops.
-    tokio::task::spawn_blocking(move || writer.join()).await?;
+    tokio::task::spawn_blocking(move || {
+        writer.join();
+        processor.stop();
+    })
+    .await?;
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! Cursor pagination as the App API speaks it: `start` (an opaque cursor, the `next` of the
-//! previous page) and `limit` (1–1000, default 50); `next` is empty on the last page.
+//! previous page) and `limit` (1–1000, default 50); `next` is empty on the last page. The
+//! cursor is a position in the list's own order: below it for newest-first lists (activities,
+//! rejected messages), above it for key-ordered ones (segment members).
 
 use crate::ApiError;
 
-/// A validated page request: continue below `before` (exclusive), at most `limit` items.
+/// A validated page request: continue past `past` (exclusive), at most `limit` items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
-    pub before: Option<i64>,
+    pub past: Option<i64>,
     pub limit: usize,
 }
 
@@ -22,13 +24,13 @@ impl PageRequest {
                     ApiError::bad_request("limit", "limit must be an integer from 1 to 1000")
                 })?,
         };
-        let before = match start {
+        let past = match start {
             None | Some("") => None,
             Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
                 ApiError::bad_request("start", "start must be a cursor returned as next")
             })?),
         };
-        Ok(Self { before, limit })
+        Ok(Self { past, limit })
     }
 
     /// The `next` cursor for a page whose last item has position `last`.
@@ -49,14 +51,14 @@ mod tests {
         assert_eq!(
             PageRequest::parse(None, None).unwrap(),
             PageRequest {
-                before: None,
+                past: None,
                 limit: 50
             }
         );
         assert_eq!(
             PageRequest::parse(Some("42"), Some("10")).unwrap(),
             PageRequest {
-                before: Some(42),
+                past: Some(42),
                 limit: 10
             }
         );
@@ -82,7 +84,7 @@ mod tests {
             Some("start")
         );
         let page = PageRequest {
-            before: None,
+            past: None,
             limit: 2,
         };
         assert_eq!(page.next(2, Some(7)), "7");

@@ -1,6 +1,6 @@
 //! App API people endpoints: lookup by email, attributes (one or many), activities with
-//! cursor pagination, segment memberships, manual segments and objects. Every read goes
-//! straight to the committed store, so a 200 from the Track API is visible here at once.
+//! cursor pagination, and objects. Every read goes straight to the committed store, so a 200
+//! from the Track API is visible here at once.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,8 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/customers/attributes", post(many_attributes))
         .route("/v1/customers/{identifier}/attributes", get(attributes))
         .route("/v1/customers/{identifier}/activities", get(activities))
-        .route("/v1/customers/{identifier}/segments", get(segments))
-        .route("/v1/segments", post(create_segment))
         .route("/v1/objects/{type_id}/{object_id}/attributes", get(object))
 }
 
@@ -50,11 +48,11 @@ async fn by_email(
 }
 
 #[derive(Deserialize)]
-struct IdTypeQuery {
-    id_type: Option<String>,
+pub(super) struct IdTypeQuery {
+    pub id_type: Option<String>,
 }
 
-fn identifier(raw: &str, id_type: Option<&str>) -> Result<Identifier, ApiError> {
+pub(super) fn identifier(raw: &str, id_type: Option<&str>) -> Result<Identifier, ApiError> {
     let kind = match id_type.unwrap_or("id") {
         "id" => IdentifierKind::Id,
         "email" => IdentifierKind::Email,
@@ -83,7 +81,7 @@ async fn find(
         .await
 }
 
-async fn require(
+pub(super) async fn require(
     state: &AppState,
     ws: WorkspaceId,
     identifier: Identifier,
@@ -160,7 +158,7 @@ async fn activities(
     let view = require(&state, ws.id, identifier(&raw, params.id_type.as_deref())?).await?;
     let page_request =
         super::cursor::PageRequest::parse(params.start.as_deref(), params.limit.as_deref())?;
-    let (limit, before_seq) = (page_request.limit, page_request.before);
+    let (limit, before_seq) = (page_request.limit, page_request.past);
     let kinds = match params.kind.as_deref() {
         None | Some("") => Vec::new(),
         Some(kind) => vec![ActivityKind::parse(kind).ok_or_else(|| {
@@ -183,50 +181,6 @@ async fn activities(
         .map(|a| render::activity(&view.state, a))
         .collect();
     Ok(Json(json!({"activities": items, "next": next})))
-}
-
-async fn segments(
-    State(state): State<AppState>,
-    AppAuth(ws): AppAuth,
-    Path(raw): Path<String>,
-    Query(q): Query<IdTypeQuery>,
-) -> Reply {
-    let view = require(&state, ws.id, identifier(&raw, q.id_type.as_deref())?).await?;
-    let (ws, key) = (ws.id, view.state.key);
-    let list = state
-        .read(move |store| store.person_segments(ws, key))
-        .await?;
-    Ok(Json(
-        json!({"segments": list.iter().map(render::segment).collect::<Vec<_>>()}),
-    ))
-}
-
-async fn create_segment(State(state): State<AppState>, AppAuth(ws): AppAuth, body: Bytes) -> Reply {
-    #[derive(Deserialize)]
-    struct Body {
-        segment: NewSegment,
-    }
-    #[derive(Deserialize)]
-    struct NewSegment {
-        name: String,
-        #[serde(default)]
-        description: String,
-    }
-    let Body { segment } = decode(&body)?;
-    if segment.name.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "segment.name",
-            "segment name must not be blank",
-        ));
-    }
-    let now = state.clock.now();
-    let ws = ws.id;
-    let created = state
-        .read(move |store| {
-            store.create_manual_segment(ws, segment.name.trim(), &segment.description, now)
-        })
-        .await?;
-    Ok(Json(json!({"segment": render::segment(&created)})))
 }
 
 async fn object(

@@ -32,7 +32,7 @@ async fn list(
         super::cursor::PageRequest::parse(params.start.as_deref(), params.limit.as_deref())?;
     let ws = ws.id;
     let page = state
-        .read(move |store| store.rejections(ws, request.before, request.limit))
+        .read(move |store| store.rejections(ws, request.past, request.limit))
         .await?;
     let next = request.next(page.len(), page.last().map(|r| r.id));
     let items: Vec<Value> = page.iter().map(render).collect();

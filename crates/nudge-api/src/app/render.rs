@@ -1,8 +1,8 @@
-//! How people, activities, segments and objects look on the App API wire.
+//! How people, activities, segments, computed attributes and objects look on the App API wire.
 
 use nudge_core::person::StoredActivity;
 use nudge_core::{IdentifierKind, PersonState};
-use nudge_store::{PersonView, Segment};
+use nudge_store::{Backfill, ComputedDefinition, PersonView, Segment, SegmentDefinition};
 use serde_json::{json, Value};
 
 pub fn identifiers(state: &PersonState) -> Value {
@@ -82,4 +82,51 @@ pub fn activity(state: &PersonState, stored: &StoredActivity) -> Value {
 pub fn segment(segment: &Segment) -> Value {
     json!({"id": segment.id, "name": segment.name, "description": segment.description,
            "type": if segment.manual { "manual" } else { "dynamic" }})
+}
+
+/// A segment definition as `GET /v1/segments/{id}` shows it: Customer.io's fields (`state`
+/// is `build` and `progress` a percentage while a backfill runs), then Nudge's own.
+pub fn segment_definition(segment: &SegmentDefinition) -> Value {
+    let building = !segment.backfill.complete;
+    let mut rendered = json!({
+        "id": segment.id,
+        "name": segment.name,
+        "description": segment.description,
+        "type": if segment.manual() { "manual" } else { "dynamic" },
+        "state": if building { "build" } else { "finished" },
+        "progress": building.then(|| progress(&segment.backfill)),
+        "deduplicate_id": format!("{}:{}", segment.id, segment.updated_at.unix_seconds()),
+        "tags": null,
+        "version": segment.version,
+        "created_at": segment.created_at.unix_seconds(),
+        "updated_at": segment.updated_at.unix_seconds(),
+        "backfill": backfill(&segment.backfill),
+    });
+    if let Some(conditions) = &segment.conditions {
+        rendered["conditions"] = conditions.clone();
+    }
+    rendered
+}
+
+pub fn computed_definition(computed: &ComputedDefinition) -> Value {
+    json!({
+        "name": computed.name,
+        "definition": computed.definition,
+        "version": computed.version,
+        "created_at": computed.created_at.unix_seconds(),
+        "updated_at": computed.updated_at.unix_seconds(),
+        "backfill": backfill(&computed.backfill),
+    })
+}
+
+fn backfill(backfill: &Backfill) -> Value {
+    json!({"complete": backfill.complete, "done": backfill.done, "total": backfill.total})
+}
+
+/// Whole percent done, below 100 until the backfill says it is complete.
+fn progress(backfill: &Backfill) -> u64 {
+    if backfill.total == 0 {
+        return 0;
+    }
+    (backfill.done.saturating_mul(100) / backfill.total).min(99)
 }

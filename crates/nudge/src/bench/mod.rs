@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod import;
 mod load;
+pub mod segments;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

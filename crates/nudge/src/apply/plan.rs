@@ -1,0 +1,336 @@
+//! What applying a set of definition files would change in a workspace: per definition
+//! `create`, `update` (with a readable diff) or `unchanged`, and the stored definitions the
+//! files leave alone. A plan exists only for a valid set: the stored definitions with the
+//! files applied must compile (`nudge_process::compile`), ids must be free in other
+//! workspaces, and no segment may switch between manual and data-driven. Reads only.
+
+use std::collections::{BTreeSet, HashMap};
+
+use nudge_core::{Timestamp, WorkspaceId};
+use nudge_process::CatalogError;
+use nudge_store::{Backfill, ComputedDefinition, SegmentDefinition, Store};
+use serde_json::Value;
+
+use super::files::{Definition, Located, Origin};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Create,
+    /// The stored version and what changes, line by line.
+    Update {
+        version: i64,
+        diff: Vec<String>,
+    },
+    Unchanged,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// `segment 6 (VIP)` or `computed attribute lifetime_value`, as `compile` names them.
+    pub subject: String,
+    pub origin: Origin,
+    pub action: Action,
+    pub definition: Definition,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Stored definitions no file mentions: left as they are.
+    pub kept: Vec<String>,
+}
+
+fn segment_subject(id: i64, name: &str) -> String {
+    format!("segment {id} ({name})")
+}
+
+fn computed_subject(name: &str) -> String {
+    format!("computed attribute {name}")
+}
+
+/// The plan for `files` against workspace `ws`, or every reason it is refused.
+pub fn build(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    files: Vec<Located>,
+    now: Timestamp,
+) -> anyhow::Result<Result<Plan, Vec<String>>> {
+    let stored_segments = store.segment_definitions(ws)?;
+    let stored_computed = store.computed_definitions(ws)?;
+    let others: Vec<_> = store
+        .workspaces()?
+        .into_iter()
+        .filter(|w| w.id != ws)
+        .collect();
+    let mut problems = Vec::new();
+    let mut steps = Vec::new();
+    let mut segments: HashMap<i64, SegmentDefinition> =
+        stored_segments.iter().map(|s| (s.id, s.clone())).collect();
+    let mut computed: HashMap<String, ComputedDefinition> = stored_computed
+        .iter()
+        .map(|c| (c.name.clone(), c.clone()))
+        .collect();
+    for located in files {
+        let (subject, action) = match &located.definition {
+            Definition::Segment {
+                id,
+                name,
+                description,
+                conditions,
+            } => {
+                let subject = segment_subject(*id, name);
+                let wanted = SegmentDefinition {
+                    id: *id,
+                    name: name.clone(),
+                    description: description.clone(),
+                    conditions: conditions.clone(),
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    backfill: Backfill::COMPLETE,
+                };
+                let action = match segments.get(id) {
+                    None => {
+                        for other in &others {
+                            if store.segment_definition(other.id, *id)?.is_some() {
+                                problems.push(format!(
+                                    "{}: {subject}: id {id} is taken by workspace '{}'",
+                                    located.origin, other.name
+                                ));
+                            }
+                        }
+                        Action::Create
+                    }
+                    Some(stored) if stored.manual() != wanted.manual() => {
+                        let kind = |manual: bool| if manual { "manual" } else { "data-driven" };
+                        problems.push(format!(
+                            "{}: {subject}: is {} in the store and cannot become {} (delete it \
+                             first, or give the new one another id)",
+                            located.origin,
+                            kind(stored.manual()),
+                            kind(wanted.manual())
+                        ));
+                        Action::Unchanged
+                    }
+                    Some(stored) => segment_action(stored, &wanted),
+                };
+                segments.insert(*id, wanted);
+                (subject, action)
+            }
+            Definition::Computed { name, definition } => {
+                let action = match computed.get(name) {
+                    None => Action::Create,
+                    Some(stored) if &stored.definition == definition => Action::Unchanged,
+                    Some(stored) => Action::Update {
+                        version: stored.version,
+                        diff: json_diff(&stored.definition, definition),
+                    },
+                };
+                computed.insert(
+                    name.clone(),
+                    ComputedDefinition {
+                        name: name.clone(),
+                        definition: definition.clone(),
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                        backfill: Backfill::COMPLETE,
+                    },
+                );
+                (computed_subject(name), action)
+            }
+        };
+        steps.push(Step {
+            subject,
+            origin: located.origin,
+            action,
+            definition: located.definition,
+        });
+    }
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    let mut all_segments: Vec<SegmentDefinition> = segments.into_values().collect();
+    all_segments.sort_by_key(|s| s.id);
+    let all_computed: Vec<ComputedDefinition> = computed.into_values().collect();
+    if let Err(error) = nudge_process::compile(&all_segments, &all_computed) {
+        return Ok(Err(vec![refusal(&error, &steps)]));
+    }
+    let in_files =
+        |wanted: &dyn Fn(&Definition) -> bool| steps.iter().any(|s| wanted(&s.definition));
+    let kept = stored_segments
+        .iter()
+        .filter(|stored| {
+            !in_files(&|d| matches!(d, Definition::Segment { id, .. } if *id == stored.id))
+        })
+        .map(|s| segment_subject(s.id, &s.name))
+        .chain(
+            stored_computed
+                .iter()
+                .filter(|stored| {
+                    !in_files(
+                        &|d| matches!(d, Definition::Computed { name, .. } if *name == stored.name),
+                    )
+                })
+                .map(|c| computed_subject(&c.name)),
+        )
+        .collect();
+    Ok(Ok(Plan { steps, kept }))
+}
+
+fn segment_action(stored: &SegmentDefinition, wanted: &SegmentDefinition) -> Action {
+    let mut diff = Vec::new();
+    if stored.name != wanted.name {
+        diff.push(format!("name: {:?} → {:?}", stored.name, wanted.name));
+    }
+    if stored.description != wanted.description {
+        diff.push(format!(
+            "description: {:?} → {:?}",
+            stored.description, wanted.description
+        ));
+    }
+    if stored.conditions != wanted.conditions {
+        let none = Value::Null;
+        diff.push("conditions:".into());
+        diff.extend(
+            json_diff(
+                stored.conditions.as_ref().unwrap_or(&none),
+                wanted.conditions.as_ref().unwrap_or(&none),
+            )
+            .into_iter()
+            .map(|line| format!("  {line}")),
+        );
+    }
+    if diff.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Update {
+            version: stored.version,
+            diff,
+        }
+    }
+}
+
+/// A compile error as a message naming the file, the definition and the pointer in the file's
+/// document (a segment's conditions sit under `/conditions`).
+fn refusal(error: &CatalogError, steps: &[Step]) -> String {
+    let step = steps.iter().find(|s| s.subject == error.subject);
+    match step {
+        Some(step) => {
+            let pointer = match step.definition {
+                Definition::Segment { .. } => format!("/conditions{}", error.pointer),
+                Definition::Computed { .. } => error.pointer.clone(),
+            };
+            format!(
+                "{}: {}: {pointer}: {}",
+                step.origin, error.subject, error.message
+            )
+        }
+        None => {
+            // A cycle names several segments; point at the files that define them.
+            let ids: BTreeSet<i64> = error
+                .subject
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|part| part.parse().ok())
+                .collect();
+            let files: Vec<String> = steps
+                .iter()
+                .filter(|s| match s.definition {
+                    Definition::Segment { id, .. } => ids.contains(&id),
+                    Definition::Computed { .. } => false,
+                })
+                .map(|s| s.origin.to_string())
+                .collect();
+            let place = if files.is_empty() {
+                "stored definitions".to_string()
+            } else {
+                files.join(", ")
+            };
+            let pointer = if error.pointer.is_empty() {
+                String::new()
+            } else {
+                format!(" {}:", error.pointer)
+            };
+            format!("{place}: {}:{pointer} {}", error.subject, error.message)
+        }
+    }
+}
+
+/// Both values pretty-printed with sorted keys (a store may not keep key order) and compared
+/// line by line: `- ` removed, `+ ` added, `  ` kept.
+pub fn json_diff(old: &Value, new: &Value) -> Vec<String> {
+    let pretty = |v: &Value| {
+        let sorted = sorted_keys(v);
+        serde_json::to_string_pretty(&sorted).unwrap_or_else(|_| sorted.to_string())
+    };
+    line_diff(&pretty(old), &pretty(new))
+}
+
+fn sorted_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by_key(|(key, _)| *key);
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, inner)| (key.clone(), sorted_keys(inner)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+pub fn line_diff(old: &str, new: &str) -> Vec<String> {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    // Longest common subsequence lengths of every pair of suffixes.
+    let mut common = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            common[i][j] = if a[i] == b[j] {
+                common[i + 1][j + 1] + 1
+            } else {
+                common[i + 1][j].max(common[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push(format!("  {}", a[i]));
+            (i, j) = (i + 1, j + 1);
+        } else if j == b.len() || (i < a.len() && common[i + 1][j] >= common[i][j + 1]) {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        } else {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn line_diffs_keep_what_is_common() {
+        assert_eq!(
+            line_diff("a\nb\nc", "a\nx\nc\nd"),
+            ["  a", "- b", "+ x", "  c", "+ d"]
+        );
+        assert_eq!(line_diff("", "a"), ["+ a"]);
+        let diff = json_diff(&json!({"gte": 1}), &json!({"gte": 2}));
+        assert_eq!(diff, ["  {", "-   \"gte\": 1", "+   \"gte\": 2", "  }"]);
+        let reordered = json_diff(&json!({"b": 1, "a": 2}), &json!({"a": 2, "b": 1}));
+        assert!(
+            reordered.iter().all(|line| line.starts_with("  ")),
+            "{reordered:?}"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! What this process uses, as Linux reports it under /proc: CPU time of named threads and
+//! peak resident memory. Reads only; elsewhere both read as zero.
+
+use std::time::Duration;
+
+/// Clock ticks per second of /proc's CPU times (USER_HZ, 100 on every Linux Nudge runs on).
+const TICKS_PER_SECOND: u64 = 100;
+
+/// User plus system CPU time of this process's threads named `name`.
+pub(super) fn thread_cpu(name: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // "tid (comm) state ppid …": the name may hold spaces, so split at the last ')'.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1;
+            if comm != name {
+                return None;
+            }
+            // After the name: state is field 3, utime 14 and stime 15.
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .sum();
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
+}
+
+/// This process's peak resident memory so far (`VmHWM`), in MiB.
+pub(super) fn peak_rss_mib() -> f64 {
+    let kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .to_string();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    kib as f64 / 1024.0
+}
