@@ -14,6 +14,16 @@ use serde_json::Value;
 /// Attributes that name a person rather than describe them: never computed.
 const IDENTITY_ATTRIBUTES: [&str; 4] = ["id", "email", "phone", "cio_id"];
 
+/// `segment 6 (VIP)`: how refusals name a segment.
+pub fn segment_subject(id: i64, name: &str) -> String {
+    format!("segment {id} ({name})")
+}
+
+/// `computed attribute lifetime_value`: how refusals name a computed attribute.
+pub fn computed_subject(name: &str) -> String {
+    format!("computed attribute {name}")
+}
+
 /// Why a set of definitions was refused: which definition, where in it, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{subject}: {pointer}: {message}")]
@@ -112,7 +122,7 @@ pub fn compile(
         let Some(document) = &segment.conditions else {
             continue;
         };
-        let subject = || format!("segment {} ({})", segment.id, segment.name);
+        let subject = || segment_subject(segment.id, &segment.name);
         let condition = nudge_conditions::parse(document).map_err(|e| CatalogError {
             subject: subject(),
             pointer: e.pointer,
@@ -141,7 +151,7 @@ pub fn compile(
     })?;
     let mut attributes = Vec::new();
     for definition in computed {
-        let subject = || format!("computed attribute {}", definition.name);
+        let subject = || computed_subject(&definition.name);
         let attribute = parse_computed(&definition.definition).map_err(|e| CatalogError {
             subject: subject(),
             pointer: e.pointer,

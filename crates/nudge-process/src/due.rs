@@ -19,6 +19,10 @@ pub fn process_due_checks(
     now: Timestamp,
     limit: usize,
 ) -> StoreResult<usize> {
+    // A read first: most rounds have nothing due, and need not take the writer's lock.
+    if store.next_scheduled_check()?.is_none_or(|next| next > now) {
+        return Ok(0);
+    }
     let mut fired = 0;
     store.write(&mut |tx| {
         fired = 0;

@@ -15,7 +15,7 @@ mod person;
 mod processor;
 
 pub use backfill::backfill_step;
-pub use catalog::{compile, Catalog, CatalogError};
+pub use catalog::{compile, computed_subject, segment_subject, Catalog, CatalogError};
 pub use computed_step::NewEvent;
 pub use due::process_due_checks;
 pub use facts::PersonData;

@@ -49,7 +49,6 @@ pub struct Processor {
     clock: Arc<dyn Clock>,
     config: ProcessorConfig,
     catalogs: HashMap<WorkspaceId, Catalog>,
-    workspaces: Vec<WorkspaceId>,
     loaded_version: Option<i64>,
     on_reload: Option<ReloadHook>,
 }
@@ -61,7 +60,6 @@ impl Processor {
             clock,
             config,
             catalogs: HashMap::new(),
-            workspaces: Vec::new(),
             loaded_version: None,
             on_reload: None,
         }
@@ -115,12 +113,13 @@ impl Processor {
     }
 
     fn reload_if_changed(&mut self) -> StoreResult<()> {
+        // A new workspace has no definitions until one is created, which raises the version.
         let version = self.store.config_version()?;
-        let workspaces: Vec<WorkspaceId> =
-            self.store.workspaces()?.into_iter().map(|w| w.id).collect();
-        if self.loaded_version == Some(version) && workspaces == self.workspaces {
+        if self.loaded_version == Some(version) {
             return Ok(());
         }
+        let workspaces: Vec<WorkspaceId> =
+            self.store.workspaces()?.into_iter().map(|w| w.id).collect();
         let mut catalogs = HashMap::new();
         for &ws in &workspaces {
             let segments = self.store.segment_definitions(ws)?;
@@ -149,7 +148,6 @@ impl Processor {
             }
         }
         self.catalogs = catalogs;
-        self.workspaces = workspaces;
         self.loaded_version = Some(version);
         Ok(())
     }

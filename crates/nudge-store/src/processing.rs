@@ -62,6 +62,27 @@ impl SegmentDefinition {
     pub fn manual(&self) -> bool {
         self.conditions.is_none()
     }
+
+    /// The segment as it would be stored with `new`'s content: `existing`'s version and
+    /// creation time if it replaces one, version 1 otherwise. What validation checks before
+    /// anything is written.
+    pub fn proposed(
+        id: i64,
+        new: &NewSegment,
+        existing: Option<&SegmentDefinition>,
+        now: Timestamp,
+    ) -> Self {
+        SegmentDefinition {
+            id,
+            name: new.name.clone(),
+            description: new.description.clone(),
+            conditions: new.conditions.clone(),
+            version: existing.map_or(1, |e| e.version),
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_at: now,
+            backfill: Backfill::COMPLETE,
+        }
+    }
 }
 
 /// What creating or replacing a segment takes.
@@ -86,6 +107,20 @@ pub struct ComputedDefinition {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub backfill: Backfill,
+}
+
+impl ComputedDefinition {
+    /// The definition as it would be stored, before anything is written (validation).
+    pub fn proposed(name: &str, definition: &serde_json::Value, now: Timestamp) -> Self {
+        ComputedDefinition {
+            name: name.to_string(),
+            definition: definition.clone(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            backfill: Backfill::COMPLETE,
+        }
+    }
 }
 
 /// A person entering or leaving a data-driven segment, at the moment it happened.

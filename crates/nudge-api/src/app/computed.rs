@@ -9,7 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use nudge_store::{Backfill, ComputedDefinition, StoreResult};
+use nudge_process::computed_subject;
+use nudge_store::{ComputedDefinition, StoreResult};
 use serde_json::{json, Value};
 
 use super::definitions as defs;
@@ -79,20 +80,9 @@ async fn put(
         .read(
             move |store| -> StoreResult<Result<ComputedDefinition, ApiError>> {
                 let _serialized = defs::changes_lock();
-                let candidate = ComputedDefinition {
-                    name: name.clone(),
-                    definition: definition.clone(),
-                    version: 1,
-                    created_at: now,
-                    updated_at: now,
-                    backfill: Backfill::COMPLETE,
-                };
+                let candidate = ComputedDefinition::proposed(&name, &definition, now);
                 if let Err(error) = defs::check_computed(store, ws, &candidate)? {
-                    return Ok(Err(defs::refusal(
-                        error,
-                        &defs::computed_subject(&name),
-                        "",
-                    )));
+                    return Ok(Err(defs::refusal(error, &computed_subject(&name), "")));
                 }
                 store
                     .put_computed_definition(ws, &name, &definition, now)

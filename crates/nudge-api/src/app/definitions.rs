@@ -6,11 +6,9 @@
 use std::sync::{Mutex, MutexGuard};
 
 use axum::http::StatusCode;
-use nudge_core::{Timestamp, WorkspaceId};
+use nudge_core::WorkspaceId;
 use nudge_process::CatalogError;
-use nudge_store::{
-    Backfill, ComputedDefinition, NewSegment, SegmentDefinition, Store, StoreError, StoreResult,
-};
+use nudge_store::{ComputedDefinition, SegmentDefinition, Store, StoreError, StoreResult};
 
 use crate::ApiError;
 
@@ -22,34 +20,6 @@ pub const UNSAVED_ID: i64 = i64::MIN;
 pub fn changes_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A segment as it would be stored: `existing`'s bookkeeping with `new`'s content.
-pub fn candidate(
-    id: i64,
-    new: &NewSegment,
-    existing: Option<&SegmentDefinition>,
-    now: Timestamp,
-) -> SegmentDefinition {
-    SegmentDefinition {
-        id,
-        name: new.name.clone(),
-        description: new.description.clone(),
-        conditions: new.conditions.clone(),
-        version: existing.map_or(1, |e| e.version),
-        created_at: existing.map_or(now, |e| e.created_at),
-        updated_at: now,
-        backfill: Backfill::COMPLETE,
-    }
-}
-
-/// `segment 6 (VIP)`: how `compile` names a segment in its errors.
-pub fn segment_subject(segment: &SegmentDefinition) -> String {
-    format!("segment {} ({})", segment.id, segment.name)
-}
-
-pub fn computed_subject(name: &str) -> String {
-    format!("computed attribute {name}")
 }
 
 /// Whether the stored segments plus `candidate` (replacing the one with its id) and the

@@ -4,6 +4,7 @@
 //! it refers to segments, their memberships), so it is O(people): an explicit user action, not
 //! a hot path. It runs on the blocking pool and never writes.
 
+use nudge_process::segment_subject;
 use std::collections::BTreeSet;
 
 use axum::body::Bytes;
@@ -12,7 +13,7 @@ use axum::Json;
 use nudge_conditions::Condition;
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_process::PersonData;
-use nudge_store::{ExportScope, NewSegment, Store, StoreResult};
+use nudge_store::{ExportScope, NewSegment, SegmentDefinition, Store, StoreResult};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -64,9 +65,9 @@ pub async fn preview(
                 description: String::new(),
                 conditions: Some(conditions),
             };
-            let candidate = defs::candidate(UNSAVED_ID, &new, None, now);
+            let candidate = SegmentDefinition::proposed(UNSAVED_ID, &new, None, now);
             if let Err(error) = defs::check_segment(store, ws, &candidate)? {
-                let own = defs::segment_subject(&candidate);
+                let own = segment_subject(candidate.id, &candidate.name);
                 return Ok(Err(defs::refusal(error, &own, "/conditions")));
             }
             scan(store, ws, &condition, sample, now).map(Ok)

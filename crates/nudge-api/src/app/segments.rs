@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use nudge_core::{PersonKey, WorkspaceId};
+use nudge_process::segment_subject;
 use nudge_store::{NewSegment, SegmentDefinition, Store, StoreResult};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -124,9 +125,10 @@ async fn create(State(state): State<AppState>, AppAuth(ws): AppAuth, body: Bytes
                         )));
                     }
                 }
-                let candidate = defs::candidate(new.id.unwrap_or(UNSAVED_ID), &new, None, now);
+                let candidate =
+                    SegmentDefinition::proposed(new.id.unwrap_or(UNSAVED_ID), &new, None, now);
                 if let Err(error) = defs::check_segment(store, ws, &candidate)? {
-                    let own = defs::segment_subject(&candidate);
+                    let own = segment_subject(candidate.id, &candidate.name);
                     return Ok(Err(defs::refusal(error, &own, "/segment/conditions")));
                 }
                 defs::conflict_or(store.create_segment(ws, &new, now))
@@ -189,9 +191,9 @@ fn apply_update(
     if unchanged {
         return Ok(Ok(existing));
     }
-    let candidate = defs::candidate(id, new, Some(&existing), now);
+    let candidate = SegmentDefinition::proposed(id, new, Some(&existing), now);
     if let Err(error) = defs::check_segment(store, ws, &candidate)? {
-        let own = defs::segment_subject(&candidate);
+        let own = segment_subject(candidate.id, &candidate.name);
         return Ok(Err(defs::refusal(error, &own, "/segment/conditions")));
     }
     Ok(defs::conflict_or(store.update_segment(ws, id, new, now))?
@@ -213,7 +215,7 @@ async fn delete(
             }
             let users: Vec<String> = defs::referrers(&all, id)
                 .into_iter()
-                .map(defs::segment_subject)
+                .map(|s| segment_subject(s.id, &s.name))
                 .collect();
             if !users.is_empty() {
                 return Ok(Err(ApiError::bad_request(

@@ -8,7 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use nudge_core::{Timestamp, WorkspaceId};
 use nudge_process::CatalogError;
-use nudge_store::{Backfill, ComputedDefinition, SegmentDefinition, Store};
+use nudge_process::{computed_subject, segment_subject};
+use nudge_store::{ComputedDefinition, NewSegment, SegmentDefinition, Store};
 use serde_json::Value;
 
 use super::files::{Definition, Located, Origin};
@@ -38,14 +39,6 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Stored definitions no file mentions: left as they are.
     pub kept: Vec<String>,
-}
-
-fn segment_subject(id: i64, name: &str) -> String {
-    format!("segment {id} ({name})")
-}
-
-fn computed_subject(name: &str) -> String {
-    format!("computed attribute {name}")
 }
 
 /// The plan for `files` against workspace `ws`, or every reason it is refused.
@@ -79,16 +72,13 @@ pub fn build(
                 conditions,
             } => {
                 let subject = segment_subject(*id, name);
-                let wanted = SegmentDefinition {
-                    id: *id,
+                let new = NewSegment {
+                    id: Some(*id),
                     name: name.clone(),
                     description: description.clone(),
                     conditions: conditions.clone(),
-                    version: 1,
-                    created_at: now,
-                    updated_at: now,
-                    backfill: Backfill::COMPLETE,
                 };
+                let wanted = SegmentDefinition::proposed(*id, &new, None, now);
                 let action = match segments.get(id) {
                     None => {
                         for other in &others {
@@ -128,14 +118,7 @@ pub fn build(
                 };
                 computed.insert(
                     name.clone(),
-                    ComputedDefinition {
-                        name: name.clone(),
-                        definition: definition.clone(),
-                        version: 1,
-                        created_at: now,
-                        updated_at: now,
-                        backfill: Backfill::COMPLETE,
-                    },
+                    ComputedDefinition::proposed(name, definition, now),
                 );
                 (computed_subject(name), action)
             }
