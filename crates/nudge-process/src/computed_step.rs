@@ -9,7 +9,8 @@ use nudge_conditions::computed::{recompute, ComputedAttribute, ComputedState, Ev
 use nudge_core::{JsonMap, PersonState, Timestamp, WorkspaceId};
 use nudge_store::{StoreError, StoreResult, StoredEvent, WriteTx};
 
-use crate::person::{earliest, reached, Moment};
+use crate::events::PersonEvents;
+use crate::person::{earliest, Moment};
 use crate::Catalog;
 
 /// An event as the processor takes it from the log.
@@ -40,10 +41,11 @@ pub(crate) fn update_computed(
     ws: WorkspaceId,
     catalog: &Catalog,
     person: &mut PersonState,
+    events_read: &mut PersonEvents,
     work: ComputedWork<'_>,
     at: Moment,
 ) -> StoreResult<ComputedResult> {
-    let Moment { now, upto } = at;
+    let now = at.now;
     let mut result = ComputedResult {
         changed: Vec::new(),
         next_change: None,
@@ -80,7 +82,7 @@ pub(crate) fn update_computed(
             || fold_all(attribute, &mut state, work.events, now);
         if must_recompute {
             let names = read_names(attribute);
-            let events = reached(tx.person_events(ws, person.key, &names, None)?, upto);
+            let events = events_read.read(tx, &names, None)?;
             state = recompute(attribute, &inputs(&events), now);
             if attribute.within.is_some() {
                 result.next_change =

@@ -9,6 +9,7 @@ mod backfill;
 pub mod catalog;
 mod computed_step;
 mod due;
+mod events;
 pub mod facts;
 mod log_step;
 mod person;

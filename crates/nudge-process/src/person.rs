@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 
 use nudge_conditions::segments::Changes;
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
-use nudge_store::{StoreResult, StoredEvent, WriteTx, ACTIVITIES_PER_ENTRY};
+use nudge_store::{StoreResult, WriteTx};
 
 use crate::computed_step::{update_computed, ComputedWork, NewEvent};
+use crate::events::PersonEvents;
 use crate::{Catalog, PersonData};
 
 /// What happened to a person since they were last evaluated.
@@ -28,13 +29,6 @@ pub struct PersonWork {
     pub silent: BTreeSet<i64>,
     /// When the change reached Nudge, for the event-to-transition latency metric.
     pub received_at: Option<Timestamp>,
-}
-
-/// Events recorded by log entries the processor has not reached yet are left out: they are
-/// folded in when their entry is processed, and counting them now would count them twice.
-pub(crate) fn reached(mut events: Vec<StoredEvent>, upto: i64) -> Vec<StoredEvent> {
-    events.retain(|e| e.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= upto);
-    events
 }
 
 impl PersonWork {
@@ -106,11 +100,13 @@ pub fn process_person(
         Some(s) if s.next_check.is_some_and(|t| t <= now) => work.changes.time = true,
         Some(_) => {}
     }
+    let mut stored = PersonEvents::new(ws, person, upto);
     let computed = update_computed(
         tx,
         ws,
         catalog,
         &mut state,
+        &mut stored,
         ComputedWork {
             events: &work.events,
             recompute_all: work.recompute_all,
@@ -143,7 +139,7 @@ pub fn process_person(
         let segments: BTreeSet<i64> = tx.person_segment_ids(ws, person)?.into_iter().collect();
         let mut events = Vec::new();
         for (names, since) in catalog.segment_event_reads(now) {
-            events.extend(reached(tx.person_events(ws, person, &names, since)?, upto));
+            events.extend(stored.read(tx, &names, since)?);
         }
         let mut members: BTreeSet<i64> = segments
             .iter()

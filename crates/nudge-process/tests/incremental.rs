@@ -223,7 +223,7 @@ fn property(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
     #[test]
     fn incremental_equals_scratch_on_sqlite(
         templates in prop::collection::vec(template(), 2..5),

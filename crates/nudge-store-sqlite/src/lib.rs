@@ -45,7 +45,7 @@ pub use crate::migrations::AppliedMigration;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 /// Enough cached statements for every hot-path statement to stay prepared.
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 256;
 
 /// Tuning for [`SqliteStore::open_with`]; [`SqliteStore::open`] uses the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]

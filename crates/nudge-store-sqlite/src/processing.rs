@@ -25,9 +25,10 @@ const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, 
      segment_id, entered, at) VALUES (?1, ?2, ?3, ?4, ?5)";
 /// The names travel as a JSON array so one cached statement serves any list; each name is
 /// then a range of the (workspace_id, person_key, name, timestamp) index.
+/// One name at a time: each is one range of the (workspace, person, name, timestamp) index,
+/// where an `IN` list over a JSON array would build a temporary table per call.
 const PERSON_EVENTS: &str = "SELECT seq, name, timestamp, data FROM activities \
-     WHERE workspace_id = ?1 AND person_key = ?2 \
-     AND name IN (SELECT value FROM json_each(?3)) AND timestamp >= ?4 \
+     WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3 AND timestamp >= ?4 \
      AND kind IN ('event', 'page', 'screen') ORDER BY timestamp, seq";
 const COMPUTED_STATES: &str = "SELECT name, state FROM computed_states \
      WHERE workspace_id = ?1 AND person_key = ?2 ORDER BY name";
@@ -100,32 +101,35 @@ pub(crate) fn person_events(
     names: &[String],
     since: Option<Timestamp>,
 ) -> StoreResult<Vec<StoredEvent>> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let names = to_json(names)?;
     let since = since.map_or(i64::MIN, Timestamp::millis);
     let mut stmt = conn.prepare_cached(PERSON_EVENTS).map_err(from_sqlite)?;
-    let rows = stmt
-        .query_map(params![ws.0, person.0, names, since], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, String>(3)?,
-            ))
-        })
-        .map_err(from_sqlite)?;
-    rows.map(|row| {
-        let (seq, name, timestamp, data) = row.map_err(from_sqlite)?;
-        Ok(StoredEvent {
-            seq,
-            name,
-            timestamp: Timestamp::from_millis(timestamp),
-            data: from_json(&data, "activity data")?,
-        })
-    })
-    .collect()
+    let mut events = Vec::new();
+    let mut distinct: Vec<&String> = names.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    for name in distinct {
+        let rows = stmt
+            .query_map(params![ws.0, person.0, name, since], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(from_sqlite)?;
+        for row in rows {
+            let (seq, name, timestamp, data) = row.map_err(from_sqlite)?;
+            events.push(StoredEvent {
+                seq,
+                name,
+                timestamp: Timestamp::from_millis(timestamp),
+                data: from_json(&data, "activity data")?,
+            });
+        }
+    }
+    events.sort_by_key(|e| (e.timestamp, e.seq));
+    Ok(events)
 }
 
 impl ProcessingTx for SqliteWriteTx<'_> {
