@@ -9,6 +9,7 @@ use anyhow::Context;
 use nudge_process::{Processor, ProcessorConfig};
 
 use super::definitions::Defined;
+use super::usage::own_cpu;
 use super::Rig;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -16,7 +17,10 @@ pub(super) struct BackfillReport {
     pub people: u64,
     pub seconds: f64,
     pub people_per_second: f64,
+    /// CPU time of the thread that ran it (wall time includes waiting for the machine).
+    pub cpu_seconds: f64,
     pub raw_read_seconds: f64,
+    pub raw_read_cpu_seconds: f64,
     /// Events the raw read loaded (every event of the names the definitions read).
     pub raw_read_events: u64,
     pub backfill_vs_raw_read: f64,
@@ -31,16 +35,18 @@ pub(super) fn run(
     defined: &Defined,
 ) -> anyhow::Result<BackfillReport> {
     let page = ProcessorConfig::default().backfill_page;
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), own_cpu());
     let (people, raw_read_events) = raw_read(rig, &defined.event_names, page)?;
     let raw_read_seconds = started.elapsed().as_secs_f64();
+    let raw_read_cpu_seconds = (own_cpu().saturating_sub(cpu)).as_secs_f64();
     eprintln!(
         "raw read of {people} people and {raw_read_events} events in {raw_read_seconds:.1} s"
     );
 
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), own_cpu());
     processor.run_until_idle().context("backfilling")?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = (own_cpu().saturating_sub(cpu)).as_secs_f64();
     let incomplete = rig
         .store
         .segment_definitions(rig.ws)?
@@ -67,7 +73,9 @@ pub(super) fn run(
         people,
         seconds,
         people_per_second: people as f64 / seconds,
+        cpu_seconds,
         raw_read_seconds,
+        raw_read_cpu_seconds,
         raw_read_events,
         backfill_vs_raw_read: seconds / raw_read_seconds,
         members,

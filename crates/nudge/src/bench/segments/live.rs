@@ -37,6 +37,9 @@ pub(super) struct LiveReport {
     pub seconds: f64,
     pub events: u64,
     pub events_per_second: f64,
+    /// Events over the time from the first submission to the last answer: below
+    /// `events_per_second` when the writer could not keep up.
+    pub acknowledged_per_second: f64,
     pub probe_toggles: u64,
     pub errors: u64,
     pub processor_cpu_seconds: f64,
@@ -107,7 +110,7 @@ pub(super) fn run(rig: &Rig, pace: &Pace) -> anyhow::Result<LiveReport> {
         stop_probe.store(true, Ordering::SeqCst);
         let probed = prober.join().expect("the probe panicked");
         let acknowledged = acknowledger.join().expect("the acknowledger panicked");
-        let (events, errors) = (paced?, acknowledged?);
+        let (events, (errors, last_answer)) = (paced?, acknowledged?);
         let (histogram, probe_toggles, timeouts) = probed?;
         let mut catch_up = None;
         while ended.elapsed() < CATCH_UP_TIMEOUT {
@@ -138,6 +141,11 @@ pub(super) fn run(rig: &Rig, pace: &Pace) -> anyhow::Result<LiveReport> {
             seconds,
             events,
             events_per_second: events as f64 / seconds,
+            acknowledged_per_second: events as f64
+                / last_answer
+                    .duration_since(started)
+                    .as_secs_f64()
+                    .max(seconds),
             probe_toggles,
             errors,
             processor_cpu_seconds: processor.as_secs_f64(),
@@ -206,17 +214,19 @@ fn submit_paced(rig: &Rig, pace: &Pace, acks: mpsc::Sender<Pending>) -> anyhow::
     }
 }
 
-/// Waits for every submission's answer; returns how many operations were not applied.
-fn acknowledge(answers: mpsc::Receiver<Pending>) -> anyhow::Result<u64> {
-    let mut errors = 0;
+/// Waits for every submission's answer; returns how many operations were not applied, and
+/// when the last answer came.
+fn acknowledge(answers: mpsc::Receiver<Pending>) -> anyhow::Result<(u64, Instant)> {
+    let (mut errors, mut last) = (0, Instant::now());
     for pending in answers {
         let outcomes = pending.wait().context("the writer refused a submission")?;
         errors += outcomes
             .iter()
             .filter(|o| !matches!(o, Outcome::Applied))
             .count() as u64;
+        last = Instant::now();
     }
-    Ok(errors)
+    Ok((errors, last))
 }
 
 /// Toggles the probe's attribute every [`PROBE_EVERY`] until stopped (or `until`), timing
@@ -235,10 +245,13 @@ fn probe(
     let newest = || -> anyhow::Result<Option<nudge_store::SegmentTransition>> {
         Ok(rig.store.segment_transitions(rig.ws, person, 1)?.pop())
     };
-    let mut seen = newest()?.map_or(0, |t| t.id);
+    // Start from where the last run of the probe left the attribute (the backfill records
+    // no transition, and the load set it to false).
+    let last = newest()?;
+    let mut seen = last.as_ref().map_or(0, |t| t.id);
+    let mut value = last.is_some_and(|t| t.entered);
     let mut histogram = Histogram::<u64>::new(3)?;
     let (mut toggles, mut timeouts) = (0u64, 0u64);
-    let mut value = false;
     while !stop.load(Ordering::SeqCst) && until.is_none_or(|t| Instant::now() < t) {
         let started = Instant::now();
         value = !value;

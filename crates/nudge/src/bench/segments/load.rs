@@ -3,7 +3,7 @@
 //! events. No definitions exist yet, so nothing is evaluated while loading.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nudge_core::{Operation, Timestamp};
@@ -11,6 +11,7 @@ use nudge_ingest::{Accepted, Outcome, Pending};
 
 use super::data::{self, Rng};
 use super::definitions::PROBE_ATTRIBUTE;
+use super::usage::{bytes_written, thread_cpu};
 use super::Rig;
 
 /// Operations per submission: half the writer's largest group commit, so two submissions
@@ -30,6 +31,12 @@ pub(super) struct LoadReport {
     pub events_seconds: f64,
     pub people_per_second: f64,
     pub events_per_second: f64,
+    /// The writer thread's CPU time per operation: with other work on the machine, wall
+    /// time alone overstates the cost.
+    pub writer_us_per_person: f64,
+    pub writer_us_per_event: f64,
+    /// Bytes written to the database files (WAL and checkpoints) per event.
+    pub written_kib_per_event: f64,
 }
 
 /// Submissions on their way through the writer, answered in the order they were queued.
@@ -96,6 +103,7 @@ pub(super) fn run(
         batch: Vec::with_capacity(SUBMISSION),
         pending: VecDeque::new(),
     };
+    let writer_before = thread_cpu("nudge-writer");
     let started = Instant::now();
     for n in 0..people {
         submitter.push(data::identify(&mut rng, n, now))?;
@@ -103,9 +111,10 @@ pub(super) fn run(
     submitter.push(probe_identify(false))?;
     submitter.finish()?;
     let people_seconds = started.elapsed().as_secs_f64();
+    let writer_people = thread_cpu("nudge-writer").saturating_sub(writer_before);
     eprintln!("loaded {people} people in {people_seconds:.1} s");
 
-    let started = Instant::now();
+    let (started, written) = (Instant::now(), bytes_written());
     for n in 0..events {
         let person = data::person_id(data::event_person(&mut rng, people.max(1)));
         let event = data::past_event(&mut rng, n, now);
@@ -120,6 +129,9 @@ pub(super) fn run(
     }
     submitter.finish()?;
     let events_seconds = started.elapsed().as_secs_f64();
+    let written = bytes_written().saturating_sub(written);
+    let writer_events = thread_cpu("nudge-writer").saturating_sub(writer_before + writer_people);
+    let micros = |cpu: Duration, n: u64| cpu.as_secs_f64() * 1e6 / n.max(1) as f64;
     Ok(LoadReport {
         people,
         events,
@@ -127,6 +139,9 @@ pub(super) fn run(
         events_seconds,
         people_per_second: people as f64 / people_seconds,
         events_per_second: events as f64 / events_seconds,
+        writer_us_per_person: micros(writer_people, people + 1),
+        writer_us_per_event: micros(writer_events, events),
+        written_kib_per_event: written as f64 / 1024.0 / events.max(1) as f64,
     })
 }
 

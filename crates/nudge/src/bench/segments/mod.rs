@@ -206,24 +206,30 @@ fn print_report(r: &Report, args: &SegmentsBenchArgs) {
         r.store, l.people, l.events, r.segments, r.computed_attributes
     );
     println!(
-        "  load       people {:>9.0}/s ({:.1} s)   events {:>9.0}/s ({:.1} s)   database {:.0} MiB",
+        "  load       people {:>9.0}/s ({:.1} s, writer {:.1} µs CPU each)   events {:>9.0}/s ({:.1} s, writer {:.1} µs CPU each)   database {:.0} MiB",
         l.people_per_second,
         l.people_seconds,
+        l.writer_us_per_person,
         l.events_per_second,
         l.events_seconds,
+        l.writer_us_per_event,
         r.database_mib
+    );
+    println!(
+        "             {:.1} KiB written to the database files per event",
+        l.written_kib_per_event
     );
     let b = &r.backfill;
     println!(
-        "  backfill   {:>9.0} people/s   {:.1} s   raw read {:.1} s ({} events)   backfill / raw read = {:.2}",
-        b.people_per_second, b.seconds, b.raw_read_seconds, b.raw_read_events, b.backfill_vs_raw_read
+        "  backfill   {:>9.0} people/s   {:.1} s ({:.1} s CPU)   raw read {:.1} s ({:.1} s CPU, {} events)   backfill / raw read = {:.2}",
+        b.people_per_second, b.seconds, b.cpu_seconds, b.raw_read_seconds, b.raw_read_cpu_seconds, b.raw_read_events, b.backfill_vs_raw_read
     );
     let members: Vec<String> = b.members.iter().map(|(n, c)| format!("{n} {c}")).collect();
     println!("  members    {}", members.join(", "));
     let v = &r.live;
     println!(
-        "  incremental {:.0} events/s for {:.1} s ({} asked): processor {:.1} µs/event, writer {:.1} µs/event, processor / writer = {:.2}",
-        v.events_per_second, v.seconds, args.rate, v.processor_us_per_event, v.writer_us_per_event, v.processor_vs_writer
+        "  incremental {:.0} events/s submitted for {:.1} s ({} asked, {:.0}/s acknowledged): processor {:.1} µs CPU/event, writer {:.1} µs CPU/event, processor / writer = {:.2}",
+        v.events_per_second, v.seconds, args.rate, v.acknowledged_per_second, v.processor_us_per_event, v.writer_us_per_event, v.processor_vs_writer
     );
     let catch_up = v
         .catch_up_ms
