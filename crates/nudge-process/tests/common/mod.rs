@@ -192,24 +192,19 @@ pub fn person(id: &str) -> Identifier {
     Identifier::new(IdentifierKind::Id, id).unwrap()
 }
 
-/// The d2c brand's computed attributes (docs/conditions.md).
+/// The d2c brand's computed attributes, as `examples/d2c/definitions/computed.yaml` defines
+/// them (the file `nudge apply` takes, without its `kind` and `format` keys).
 pub fn d2c_computed() -> Vec<Value> {
-    use serde_json::json;
-    vec![
-        json!({"name": "lifetime_value", "aggregate": "sum", "sources": [
-            {"event": "Order Completed", "value": "revenue"},
-            {"event": "Order Refunded", "value": "amount", "negate": true}]}),
-        json!({"name": "order_count", "aggregate": "count", "event": "Order Completed"}),
-        json!({"name": "first_order_date", "aggregate": "first", "event": "Order Completed", "value": "@timestamp"}),
-        json!({"name": "last_order_date", "aggregate": "last", "event": "Order Completed", "value": "@timestamp"}),
-        json!({"name": "current_cart_value", "aggregate": "last", "event": "Added to Cart",
-               "value": "cart_value", "reset_on": ["Order Completed"]}),
-        json!({"name": "current_cart_updated_at", "aggregate": "last", "event": "Added to Cart",
-               "value": "@timestamp", "reset_on": ["Order Completed"]}),
-        json!({"name": "last_site_activity", "aggregate": "last", "sources": [
-            {"event": "Product Viewed", "value": "@timestamp"},
-            {"event": "Added to Cart", "value": "@timestamp"},
-            {"event": "Checkout Started", "value": "@timestamp"},
-            {"event": "Order Completed", "value": "@timestamp"}]}),
-    ]
+    use serde::Deserialize;
+    const D2C: &str = include_str!("../../../../examples/d2c/definitions/computed.yaml");
+    serde_norway::Deserializer::from_str(D2C)
+        .map(|document| {
+            let mut value = Value::deserialize(document).expect("the d2c example is valid YAML");
+            if let Some(map) = value.as_object_mut() {
+                map.remove("kind");
+                map.remove("format");
+            }
+            value
+        })
+        .collect()
 }
