@@ -35,7 +35,8 @@ pub(super) struct LoadReport {
     /// time alone overstates the cost.
     pub writer_us_per_person: f64,
     pub writer_us_per_event: f64,
-    /// Bytes written to the database files (WAL and checkpoints) per event.
+    /// Bytes written to the database files (WAL and checkpoints) per event; SQLite only
+    /// (PostgreSQL writes from its own processes).
     pub written_kib_per_event: f64,
 }
 

@@ -206,19 +206,20 @@ fn print_report(r: &Report, args: &SegmentsBenchArgs) {
         r.store, l.people, l.events, r.segments, r.computed_attributes
     );
     println!(
-        "  load       people {:>9.0}/s ({:.1} s, writer {:.1} µs CPU each)   events {:>9.0}/s ({:.1} s, writer {:.1} µs CPU each)   database {:.0} MiB",
+        "  load       people {:>9.0}/s ({:.1} s, writer {:.1} µs CPU each)   events {:>9.0}/s ({:.1} s, writer {:.1} µs CPU each)",
         l.people_per_second,
         l.people_seconds,
         l.writer_us_per_person,
         l.events_per_second,
         l.events_seconds,
         l.writer_us_per_event,
-        r.database_mib
     );
-    println!(
-        "             {:.1} KiB written to the database files per event",
-        l.written_kib_per_event
-    );
+    if r.store == "sqlite" {
+        println!(
+            "             database {:.0} MiB, {:.1} KiB written to its files per event",
+            r.database_mib, l.written_kib_per_event
+        );
+    }
     let b = &r.backfill;
     println!(
         "  backfill   {:>9.0} people/s   {:.1} s ({:.1} s CPU)   raw read {:.1} s ({:.1} s CPU, {} events)   backfill / raw read = {:.2}",
