@@ -89,6 +89,12 @@ impl ComputedAttribute {
         self.sources.iter().any(|s| s.event == event) || self.reset_on.iter().any(|r| r == event)
     }
 
+    /// Every event name the attribute reads (its sources and reset events), once each.
+    pub fn event_names(&self) -> std::collections::BTreeSet<String> {
+        let sources = self.sources.iter().map(|s| s.event.clone());
+        sources.chain(self.reset_on.iter().cloned()).collect()
+    }
+
     /// The attribute's value for a state: `None` means "no value" (the attribute is absent).
     pub fn value(&self, state: &ComputedState) -> Option<Value> {
         match self.aggregate {

@@ -9,7 +9,7 @@ use nudge_conditions::segments::Changes;
 use nudge_core::{Timestamp, WorkspaceId};
 use nudge_store::{Backfill, Store, StoreResult};
 
-use crate::person::{process_person, Moment, PersonWork};
+use crate::person::{process_paged_person, Moment, PersonWork};
 use crate::Catalog;
 
 /// Advances the workspace's furthest-behind backfills by one page of at most `page` people;
@@ -49,14 +49,15 @@ pub fn backfill_step(
         .filter(|d| !d.backfill.complete && d.backfill.after == after)
         .map(|d| d.name.clone())
         .collect();
+    let reads = catalog.full_event_reads(now);
     let mut visited = 0;
     let mut last = after;
     {
         let catalog: &Catalog = catalog;
         store.write(&mut |tx| {
-            let people = tx.people_after(ws, after, page)?;
+            let people = tx.people_page(ws, after, page, &reads)?;
             visited = people.len();
-            last = people.last().map_or(after, |k| k.0);
+            last = people.last().map_or(after, |p| p.state.key.0);
             let upto = tx.processed_offset(ws)?;
             for person in people {
                 let work = PersonWork {
@@ -68,7 +69,8 @@ pub fn backfill_step(
                     silent: segments.clone(),
                     ..PersonWork::default()
                 };
-                process_person(tx, ws, catalog, person, work, Moment { now, upto })?;
+                let at = Moment { now, upto };
+                process_paged_person(tx, ws, catalog, person, &reads, work, at)?;
             }
             let progress = |b: &Backfill| Backfill {
                 complete: visited < page,

@@ -8,7 +8,7 @@ use nudge_conditions::computed::{parse_computed, ComputedAttribute};
 use nudge_conditions::segments::{SegmentRule, SegmentSet, SegmentSetError};
 use nudge_conditions::{Condition, DurationMs};
 use nudge_core::Timestamp;
-use nudge_store::{ComputedDefinition, SegmentDefinition};
+use nudge_store::{ComputedDefinition, EventRead, SegmentDefinition};
 use serde_json::Value;
 
 /// Attributes that name a person rather than describe them: never computed.
@@ -79,25 +79,48 @@ impl Catalog {
     /// The events a segment evaluation needs, as (names, since) reads: names some condition
     /// counts over all time in one read, names only read through windows in another, from the
     /// longest window back. Older events of those names cannot change any answer.
-    pub fn segment_event_reads(&self, now: Timestamp) -> Vec<(Vec<String>, Option<Timestamp>)> {
-        let mut all_time = Vec::new();
+    pub fn segment_event_reads(&self, now: Timestamp) -> Vec<EventRead> {
+        self.event_reads(BTreeSet::new(), now)
+    }
+
+    /// The events a full evaluation of a person needs (every computed attribute recomputed,
+    /// every segment evaluated): what a backfill page reads ahead.
+    pub fn full_event_reads(&self, now: Timestamp) -> Vec<EventRead> {
+        let mut computed = BTreeSet::new();
+        for attribute in &self.computed {
+            computed.extend(attribute.event_names());
+        }
+        self.event_reads(computed, now)
+    }
+
+    /// The segments' reads with `all_time` names added to the all-time read.
+    fn event_reads(&self, mut all_time: BTreeSet<String>, now: Timestamp) -> Vec<EventRead> {
         let mut windowed = Vec::new();
         let mut longest = 0;
         for (name, lookback) in &self.segment_events {
             match lookback {
-                None => all_time.push(name.clone()),
+                None => {
+                    all_time.insert(name.clone());
+                }
                 Some(window) => {
                     windowed.push(name.clone());
                     longest = longest.max(*window);
                 }
             }
         }
+        windowed.retain(|name| !all_time.contains(name));
         let mut reads = Vec::new();
         if !all_time.is_empty() {
-            reads.push((all_time, None));
+            reads.push(EventRead {
+                names: all_time.into_iter().collect(),
+                since: None,
+            });
         }
         if !windowed.is_empty() {
-            reads.push((windowed, Some(now.minus_millis(longest))));
+            reads.push(EventRead {
+                names: windowed,
+                since: Some(now.minus_millis(longest)),
+            });
         }
         reads
     }
@@ -291,10 +314,23 @@ mod tests {
         let now = Timestamp::from_millis(100 * 86_400_000);
         assert_eq!(
             catalog.segment_event_reads(now),
-            [(
-                vec!["Order Completed".to_string()],
-                Some(Timestamp::from_millis(70 * 86_400_000))
-            )]
+            [EventRead {
+                names: vec!["Order Completed".to_string()],
+                since: Some(Timestamp::from_millis(70 * 86_400_000))
+            }]
+        );
+        assert_eq!(
+            catalog.full_event_reads(now),
+            [
+                EventRead {
+                    names: vec!["Order Placed".to_string()],
+                    since: None
+                },
+                EventRead {
+                    names: vec!["Order Completed".to_string()],
+                    since: Some(Timestamp::from_millis(70 * 86_400_000))
+                }
+            ]
         );
     }
 

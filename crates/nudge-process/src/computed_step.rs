@@ -27,6 +27,8 @@ pub(crate) struct ComputedWork<'a> {
     pub recompute: &'a BTreeSet<String>,
     /// Time passed: windowed attributes are recomputed.
     pub time: bool,
+    /// The person's fold states when already read (a backfill page); read when needed if not.
+    pub stored_states: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 pub(crate) struct ComputedResult {
@@ -63,7 +65,10 @@ pub(crate) fn update_computed(
     if concerned.is_empty() {
         return Ok(result);
     }
-    let mut states = tx.computed_states(ws, person.key)?;
+    let mut states = match work.stored_states {
+        Some(states) => states,
+        None => tx.computed_states(ws, person.key)?,
+    };
     for attribute in concerned {
         let version = catalog.computed_version(&attribute.name);
         let stored = states.remove(&attribute.name);
@@ -81,7 +86,7 @@ pub(crate) fn update_computed(
             || (work.time && attribute.within.is_some())
             || fold_all(attribute, &mut state, work.events, now);
         if must_recompute {
-            let names = read_names(attribute);
+            let names: Vec<String> = attribute.event_names().into_iter().collect();
             let events = events_read.read(tx, &names, None)?;
             state = recompute(attribute, &inputs(&events), now);
             if attribute.within.is_some() {
@@ -128,12 +133,6 @@ fn fold_all(
         }
     }
     false
-}
-
-fn read_names(attribute: &ComputedAttribute) -> Vec<String> {
-    let mut names: BTreeSet<String> = attribute.sources.iter().map(|s| s.event.clone()).collect();
-    names.extend(attribute.reset_on.iter().cloned());
-    names.into_iter().collect()
 }
 
 fn inputs(events: &[StoredEvent]) -> Vec<EventInput<'_>> {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
-use nudge_store::{StoreResult, StoredEvent, WriteTx, ACTIVITIES_PER_ENTRY};
+use nudge_store::{EventRead, StoreResult, StoredEvent, WriteTx, ACTIVITIES_PER_ENTRY};
 
 pub(crate) struct PersonEvents {
     ws: WorkspaceId,
@@ -25,6 +25,37 @@ impl PersonEvents {
             upto,
             by_name: BTreeMap::new(),
         }
+    }
+
+    /// The events a page read ahead (`events`, as `reads` brought them); names it did not
+    /// read are read from the store when asked for.
+    pub(crate) fn preloaded(
+        ws: WorkspaceId,
+        person: PersonKey,
+        upto: i64,
+        reads: &[EventRead],
+        events: Vec<StoredEvent>,
+    ) -> Self {
+        let mut loaded = Self::new(ws, person, upto);
+        for read in reads {
+            for name in &read.names {
+                let entry = loaded
+                    .by_name
+                    .entry(name.clone())
+                    .or_insert((read.since, Vec::new()));
+                if !covers(entry.0, read.since) {
+                    entry.0 = read.since;
+                }
+            }
+        }
+        for event in events {
+            if event.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= upto {
+                if let Some((_, list)) = loaded.by_name.get_mut(&event.name) {
+                    list.push(event);
+                }
+            }
+        }
+        loaded
     }
 
     /// The person's events of `names` at or after `since` (all of them for `None`), in

@@ -4,11 +4,11 @@
 //! at the moment it happened, and schedule the one moment time alone could next change
 //! something for them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nudge_conditions::segments::Changes;
-use nudge_core::{PersonKey, Timestamp, WorkspaceId};
-use nudge_store::{StoreResult, WriteTx};
+use nudge_core::{PersonKey, PersonState, Timestamp, WorkspaceId};
+use nudge_store::{EventRead, PagedPerson, PersonSchedule, StoreResult, WriteTx};
 
 use crate::computed_step::{update_computed, ComputedWork, NewEvent};
 use crate::events::PersonEvents;
@@ -82,15 +82,70 @@ pub fn process_person(
     ws: WorkspaceId,
     catalog: &Catalog,
     person: PersonKey,
+    work: PersonWork,
+    at: Moment,
+) -> StoreResult<PersonOutcome> {
+    let Some(state) = tx.load_person(ws, person)? else {
+        return Ok(PersonOutcome::default());
+    };
+    let loaded = Loaded {
+        schedule: tx.person_schedule(ws, person)?,
+        computed_states: None,
+        segment_ids: None,
+        events: PersonEvents::new(ws, person, at.upto),
+        state,
+    };
+    evaluate(tx, ws, catalog, loaded, work, at)
+}
+
+/// [`process_person`] for a person a backfill page read ahead with `reads`.
+pub(crate) fn process_paged_person(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    catalog: &Catalog,
+    paged: PagedPerson,
+    reads: &[EventRead],
+    work: PersonWork,
+    at: Moment,
+) -> StoreResult<PersonOutcome> {
+    let key = paged.state.key;
+    let loaded = Loaded {
+        schedule: paged.schedule,
+        computed_states: Some(paged.computed_states),
+        segment_ids: Some(paged.segment_ids),
+        events: PersonEvents::preloaded(ws, key, at.upto, reads, paged.events),
+        state: paged.state,
+    };
+    evaluate(tx, ws, catalog, loaded, work, at)
+}
+
+/// What an evaluation starts from; the parts that are `None` are read when needed.
+struct Loaded {
+    state: PersonState,
+    schedule: Option<PersonSchedule>,
+    computed_states: Option<BTreeMap<String, serde_json::Value>>,
+    segment_ids: Option<Vec<i64>>,
+    events: PersonEvents,
+}
+
+fn evaluate(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    catalog: &Catalog,
+    loaded: Loaded,
     mut work: PersonWork,
     at: Moment,
 ) -> StoreResult<PersonOutcome> {
-    let Moment { now, upto } = at;
+    let Moment { now, .. } = at;
     let mut outcome = PersonOutcome::default();
-    let Some(mut state) = tx.load_person(ws, person)? else {
-        return Ok(outcome);
-    };
-    let schedule = tx.person_schedule(ws, person)?;
+    let Loaded {
+        mut state,
+        schedule,
+        computed_states,
+        segment_ids,
+        events: mut stored,
+    } = loaded;
+    let person = state.key;
     match schedule {
         None => {
             work.changes.everything = true;
@@ -100,7 +155,6 @@ pub fn process_person(
         Some(s) if s.next_check.is_some_and(|t| t <= now) => work.changes.time = true,
         Some(_) => {}
     }
-    let mut stored = PersonEvents::new(ws, person, upto);
     let computed = update_computed(
         tx,
         ws,
@@ -112,6 +166,7 @@ pub fn process_person(
             recompute_all: work.recompute_all,
             recompute: &work.recompute,
             time: work.changes.time,
+            stored_states: computed_states,
         },
         at,
     )?;
@@ -136,10 +191,13 @@ pub fn process_person(
             || work.changes.events.iter().any(|e| set.reads_event(e)));
     let mut next_check = computed.next_change;
     if affects_segments {
-        let segments: BTreeSet<i64> = tx.person_segment_ids(ws, person)?.into_iter().collect();
+        let segments: BTreeSet<i64> = match segment_ids {
+            Some(ids) => ids.into_iter().collect(),
+            None => tx.person_segment_ids(ws, person)?.into_iter().collect(),
+        };
         let mut events = Vec::new();
-        for (names, since) in catalog.segment_event_reads(now) {
-            events.extend(stored.read(tx, &names, since)?);
+        for read in catalog.segment_event_reads(now) {
+            events.extend(stored.read(tx, &read.names, read.since)?);
         }
         let mut members: BTreeSet<i64> = segments
             .iter()

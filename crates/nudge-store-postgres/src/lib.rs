@@ -13,6 +13,7 @@ mod export;
 mod marks;
 mod migrations;
 mod objects;
+mod page;
 mod person_data;
 #[cfg(test)]
 mod plans;

@@ -114,6 +114,7 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(computed_catalogue::statements())
         .chain(processor_reads::statements())
         .chain(processing_tx::statements())
+        .chain(crate::page::statements())
         .chain(person_data::statements())
         .chain(suppressions::statements());
     let mut checked = 0;

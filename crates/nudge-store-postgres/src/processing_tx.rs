@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
-use nudge_store::{Backfill, DueCheck, PersonSchedule, ProcessingTx, StoreResult, StoredEvent};
+use nudge_store::{
+    Backfill, DueCheck, EventRead, PagedPerson, PersonSchedule, ProcessingTx, StoreResult,
+    StoredEvent,
+};
 
 use crate::definitions::backfill_params;
 use crate::errors::{column, corrupt};
@@ -38,8 +41,6 @@ const SET_PERSON_SCHEDULE: &str = "INSERT INTO person_schedules (workspace_id, p
 const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM person_schedules \
      WHERE next_check IS NOT NULL AND next_check <= $1 \
      ORDER BY next_check, workspace_id, person_key LIMIT $2 FOR UPDATE SKIP LOCKED";
-const PEOPLE_AFTER: &str =
-    "SELECT key FROM people WHERE workspace_id = $1 AND key > $2 ORDER BY key LIMIT $3";
 const SET_SEGMENT_BACKFILL: &str = "UPDATE segments SET backfill_complete = $3, \
      backfill_after = $4, backfill_done = $5, backfill_total = $6 \
      WHERE workspace_id = $1 AND id = $2";
@@ -60,7 +61,6 @@ pub(crate) fn statements() -> Vec<&'static str> {
         PERSON_SCHEDULE,
         SET_PERSON_SCHEDULE,
         DUE_CHECKS,
-        PEOPLE_AFTER,
         SET_SEGMENT_BACKFILL,
         SET_COMPUTED_BACKFILL,
     ]
@@ -174,16 +174,14 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
             .collect()
     }
 
-    fn people_after(
+    fn people_page(
         &mut self,
         ws: WorkspaceId,
         after: i64,
         limit: usize,
-    ) -> StoreResult<Vec<PersonKey>> {
-        let rows = self.query(PEOPLE_AFTER, &[&ws.0, &after, &as_limit(limit)])?;
-        rows.iter()
-            .map(|row| column(row, 0).map(PersonKey))
-            .collect()
+        events: &[EventRead],
+    ) -> StoreResult<Vec<PagedPerson>> {
+        crate::page::people_page(self, ws, after, limit, events)
     }
 
     fn set_segment_backfill(

@@ -147,19 +147,25 @@ pub(crate) fn load_person(
     let Some(row) = client.query_opt(&statement, &[&ws.0, &key.0]).map_err(pg)? else {
         return Ok(None);
     };
-    let attribute_times: &str = column(&row, 6)?;
-    Ok(Some(PersonState {
-        key: PersonKey(column(&row, 0)?),
-        cio_id: column(&row, 1)?,
-        id: column(&row, 2)?,
-        email: column(&row, 3)?,
-        phone: column(&row, 4)?,
-        attributes: json_map(column(&row, 5)?, "person attributes")?,
+    person_from_row(&row).map(Some)
+}
+
+/// A person from a row of `key, cio_id, id, email, phone, attributes, attribute_times,
+/// created_at, updated_at`.
+pub(crate) fn person_from_row(row: &Row) -> StoreResult<PersonState> {
+    let attribute_times: &str = column(row, 6)?;
+    Ok(PersonState {
+        key: PersonKey(column(row, 0)?),
+        cio_id: column(row, 1)?,
+        id: column(row, 2)?,
+        email: column(row, 3)?,
+        phone: column(row, 4)?,
+        attributes: json_map(column(row, 5)?, "person attributes")?,
         attribute_times: serde_json::from_str(attribute_times)
             .map_err(|e| corrupt("person attribute_times", e))?,
-        created_at: Timestamp::from_millis(column(&row, 7)?),
-        updated_at: Timestamp::from_millis(column(&row, 8)?),
-    }))
+        created_at: Timestamp::from_millis(column(row, 7)?),
+        updated_at: Timestamp::from_millis(column(row, 8)?),
+    })
 }
 
 pub(crate) fn person_view(

@@ -14,6 +14,7 @@ mod errors;
 mod export;
 mod marks;
 pub mod migrations;
+mod page;
 mod processing;
 mod read;
 mod rejections;

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
-use nudge_store::{Backfill, DueCheck, PersonSchedule, ProcessingTx, StoreResult, StoredEvent};
+use nudge_store::{
+    Backfill, DueCheck, EventRead, PagedPerson, PersonSchedule, ProcessingTx, StoreResult,
+    StoredEvent,
+};
 use rusqlite::{params, Connection, OptionalExtension, Params};
 
 use crate::codec::{from_json, to_json, BackfillColumns};
@@ -46,13 +49,11 @@ const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM perso
      WHERE next_check <= ?1 ORDER BY next_check, workspace_id, person_key LIMIT ?2";
 const NEXT_SCHEDULED_CHECK: &str =
     "SELECT min(next_check) FROM person_schedules WHERE next_check IS NOT NULL";
-const PEOPLE_AFTER: &str =
-    "SELECT key FROM people WHERE workspace_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3";
 const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
 
 /// The statements that read or change existing rows, for the plan test.
 #[cfg(test)]
-pub(crate) const STATEMENTS: [&str; 10] = [
+pub(crate) const STATEMENTS: [&str; 9] = [
     PROCESSED_OFFSET,
     PERSON_SEGMENT_IDS,
     PERSON_EVENTS,
@@ -61,7 +62,6 @@ pub(crate) const STATEMENTS: [&str; 10] = [
     PERSON_SCHEDULE,
     DUE_CHECKS,
     NEXT_SCHEDULED_CHECK,
-    PEOPLE_AFTER,
     CONFIG_VERSION,
 ];
 
@@ -264,22 +264,14 @@ impl ProcessingTx for SqliteWriteTx<'_> {
         rows.collect::<Result<_, _>>().map_err(from_sqlite)
     }
 
-    fn people_after(
+    fn people_page(
         &mut self,
         ws: WorkspaceId,
         after: i64,
         max: usize,
-    ) -> StoreResult<Vec<PersonKey>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(PEOPLE_AFTER)
-            .map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params![ws.0, after, limit(max)], |row| {
-                row.get(0).map(PersonKey)
-            })
-            .map_err(from_sqlite)?;
-        rows.collect::<Result<_, _>>().map_err(from_sqlite)
+        events: &[EventRead],
+    ) -> StoreResult<Vec<PagedPerson>> {
+        crate::page::people_page(self.conn(), ws, after, max, events)
     }
 
     fn set_segment_backfill(

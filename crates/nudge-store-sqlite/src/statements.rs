@@ -146,6 +146,7 @@ mod tests {
         all.extend(crate::marks::STATEMENTS.map(String::from));
         all.extend(crate::suppressions::STATEMENTS.map(String::from));
         all.extend(crate::processing::STATEMENTS.map(String::from));
+        all.extend(crate::page::STATEMENTS.map(String::from));
         all.extend(crate::segment_catalogue::statements());
         all.extend(crate::computed_catalogue::statements());
         all

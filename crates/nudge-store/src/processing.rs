@@ -154,6 +154,27 @@ pub struct PersonSchedule {
     pub next_check: Option<Timestamp>,
 }
 
+/// Which of a person's events a read brings: these names, with timestamp at or after `since`
+/// (all of them for `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRead {
+    pub names: Vec<String>,
+    pub since: Option<Timestamp>,
+}
+
+/// One person of a backfill page, as one evaluation reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PagedPerson {
+    pub state: nudge_core::PersonState,
+    pub schedule: Option<PersonSchedule>,
+    /// Fold states by attribute name, as `computed_states` gives them.
+    pub computed_states: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Segment ids, ascending, as `person_segment_ids` gives them.
+    pub segment_ids: Vec<i64>,
+    /// Their events of each [`EventRead`] asked for, in timestamp (then seq) order, each once.
+    pub events: Vec<StoredEvent>,
+}
+
 /// A person whose scheduled check has come due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DueCheck {
@@ -305,13 +326,16 @@ pub trait ProcessingTx {
     /// Checks due at or before `now`, earliest first, at most `limit`, any workspace.
     fn due_checks(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<DueCheck>>;
 
-    /// Person keys greater than `after`, ascending, at most `limit` (a backfill page).
-    fn people_after(
+    /// The people with keys greater than `after`, ascending, at most `limit` (a backfill
+    /// page), each with everything one evaluation reads: a few range reads for the whole page
+    /// instead of several statements per person.
+    fn people_page(
         &mut self,
         ws: WorkspaceId,
         after: i64,
         limit: usize,
-    ) -> StoreResult<Vec<PersonKey>>;
+        events: &[EventRead],
+    ) -> StoreResult<Vec<PagedPerson>>;
     fn set_segment_backfill(
         &mut self,
         ws: WorkspaceId,

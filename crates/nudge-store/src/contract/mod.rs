@@ -11,6 +11,7 @@ mod export;
 mod log;
 mod merge;
 mod objects;
+mod pages;
 mod people;
 mod person_lifecycle;
 mod processing;
@@ -30,6 +31,7 @@ pub use export::*;
 pub use log::*;
 pub use merge::*;
 pub use objects::*;
+pub use pages::*;
 pub use people::*;
 pub use person_lifecycle::*;
 pub use processing::*;
@@ -118,7 +120,8 @@ macro_rules! contract_tests {
             person_schedules_are_recorded_and_none_is_never_due,
             due_checks_are_earliest_first_across_workspaces_with_a_limit,
             next_scheduled_check_is_the_earliest_of_any_workspace,
-            people_after_pages_a_workspace_in_key_order,
+            people_pages_walk_a_workspace_in_key_order,
+            people_pages_bring_what_the_per_person_reads_bring,
             backfill_progress_is_stored_per_definition,
             delete_person_removes_their_processing_state,
             move_person_data_moves_manual_memberships_and_transitions_only,

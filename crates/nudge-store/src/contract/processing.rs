@@ -187,41 +187,6 @@ pub fn computed_states_are_set_replaced_and_forgotten(store: &dyn Store) {
     );
 }
 
-pub fn people_after_pages_a_workspace_in_key_order(store: &dyn Store) {
-    let lumen = workspace(store, "lumen");
-    let ember = workspace(store, "ember");
-    let mut ours = Vec::new();
-    for name in ["a", "b", "c", "d", "e"] {
-        ours.push(person(store, lumen, name));
-        person(store, ember, name);
-    }
-    let gone = ours.remove(2);
-    write(store, |tx| tx.delete_person(lumen, gone));
-    ours.sort();
-    let page = |after: i64, limit| write(store, |tx| tx.people_after(lumen, after, limit));
-    assert_eq!(page(0, 10), ours, "0 is before the first");
-    let mut walked = Vec::new();
-    let mut after = 0;
-    loop {
-        let keys = page(after, 2);
-        assert!(keys.len() <= 2);
-        let Some(last) = keys.last() else { break };
-        after = last.0;
-        walked.extend(keys);
-    }
-    assert_eq!(walked, ours, "pages walk everyone once, in key order");
-    assert_eq!(
-        page(gone.0, 10),
-        ours.iter()
-            .copied()
-            .filter(|k| *k > gone)
-            .collect::<Vec<_>>()
-    );
-    assert!(page(0, 0).is_empty());
-    let empty = workspace(store, "empty");
-    assert!(write(store, |tx| tx.people_after(empty, 0, 10)).is_empty());
-}
-
 pub fn backfill_progress_is_stored_per_definition(store: &dyn Store) {
     let lumen = workspace(store, "lumen");
     let ember = workspace(store, "ember");

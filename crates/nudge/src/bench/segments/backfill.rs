@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use nudge_process::{Processor, ProcessorConfig};
+use nudge_store::EventRead;
 
 use super::definitions::Defined;
 use super::usage::own_cpu;
@@ -36,7 +37,7 @@ pub(super) fn run(
 ) -> anyhow::Result<BackfillReport> {
     let page = ProcessorConfig::default().backfill_page;
     let (started, cpu) = (Instant::now(), own_cpu());
-    let (people, raw_read_events) = raw_read(rig, &defined.event_names, page)?;
+    let (people, raw_read_events) = raw_read(rig, &defined.event_reads, page)?;
     let raw_read_seconds = started.elapsed().as_secs_f64();
     let raw_read_cpu_seconds = (own_cpu().saturating_sub(cpu)).as_secs_f64();
     eprintln!(
@@ -82,22 +83,18 @@ pub(super) fn run(
     })
 }
 
-/// Reads every person and their events of `names`, a page of people per transaction as the
-/// backfill does; returns (people, events) read.
-fn raw_read(rig: &Rig, names: &[String], page: usize) -> anyhow::Result<(u64, u64)> {
+/// Reads every person and their events as a backfill page does, a page of people per
+/// transaction; returns (people, events) read.
+fn raw_read(rig: &Rig, reads: &[EventRead], page: usize) -> anyhow::Result<(u64, u64)> {
     let (mut people, mut events) = (0u64, 0u64);
     let mut after = 0;
     loop {
         let (mut visited, mut read, mut last) = (0u64, 0u64, after);
         rig.store.write(&mut |tx| {
-            (visited, read, last) = (0, 0, after);
-            for key in tx.people_after(rig.ws, after, page)? {
-                visited += 1;
-                last = key.0;
-                if tx.load_person(rig.ws, key)?.is_some() {
-                    read += tx.person_events(rig.ws, key, names, None)?.len() as u64;
-                }
-            }
+            let paged = tx.people_page(rig.ws, after, page, reads)?;
+            visited = paged.len() as u64;
+            read = paged.iter().map(|p| p.events.len() as u64).sum();
+            last = paged.last().map_or(after, |p| p.state.key.0);
             Ok(())
         })?;
         people += visited;

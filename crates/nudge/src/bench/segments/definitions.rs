@@ -2,11 +2,11 @@
 //! segments mixing attribute, event-count-in-window, time, `not`/`or` and segment-of-segment
 //! conditions, plus the latency probe's segment. Stores definitions only; evaluates nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_store::{NewSegment, Store};
+use nudge_store::{EventRead, NewSegment, Store};
 use serde_json::{json, Value};
 
 /// The attribute the latency probe toggles, and the name of the segment that reads it.
@@ -138,8 +138,9 @@ pub(super) struct Defined {
     pub segments: Vec<(&'static str, i64)>,
     pub probe: i64,
     pub computed: usize,
-    /// Every event name a definition reads: what the raw-read baseline loads per person.
-    pub event_names: Vec<String>,
+    /// The events a full evaluation reads: what a backfill page and the raw-read baseline
+    /// load.
+    pub event_reads: Vec<EventRead>,
 }
 
 /// Stores every definition (each starts a backfill over all existing people) and checks that
@@ -184,15 +185,10 @@ pub(super) fn define(
         &store.computed_definitions(ws)?,
     )
     .context("the benchmark's definitions do not compile")?;
-    let mut event_names: BTreeSet<String> = catalog.segment_events().cloned().collect();
-    for attribute in &catalog.computed {
-        event_names.extend(attribute.sources.iter().map(|s| s.event.clone()));
-        event_names.extend(attribute.reset_on.iter().cloned());
-    }
     Ok(Defined {
         segments,
         probe,
         computed: computed.len(),
-        event_names: event_names.into_iter().collect(),
+        event_reads: catalog.full_event_reads(now),
     })
 }
