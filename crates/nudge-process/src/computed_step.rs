@@ -65,15 +65,18 @@ pub(crate) fn update_computed(
     if concerned.is_empty() {
         return Ok(result);
     }
-    let mut states = match work.stored_states {
+    let stored_states = match work.stored_states {
         Some(states) => states,
         None => tx.computed_states(ws, person.key)?,
     };
+    // States of attributes no longer defined are dropped with the next write.
+    let mut states = stored_states.clone();
+    states.retain(|name, _| catalog.is_computed(name));
     for attribute in concerned {
         let version = catalog.computed_version(&attribute.name);
-        let stored = states.remove(&attribute.name);
+        let stored = stored_states.get(&attribute.name);
         // A state folded under another version of the definition is recomputed.
-        let current = stored.as_ref().filter(|v| v["version"] == version);
+        let current = stored.filter(|v| v["version"] == version);
         let mut state: ComputedState = match current {
             Some(v) => serde_json::from_value(v["state"].clone()).map_err(|e| {
                 StoreError::Corrupt(format!("computed state of {}: {e}", attribute.name))
@@ -97,9 +100,7 @@ pub(crate) fn update_computed(
         let encoded = serde_json::to_value(&state)
             .map(|state| serde_json::json!({"version": version, "state": state}))
             .map_err(|e| StoreError::Backend(format!("encoding computed state: {e}")))?;
-        if stored.as_ref() != Some(&encoded) {
-            tx.set_computed_state(ws, person.key, &attribute.name, Some(&encoded))?;
-        }
+        states.insert(attribute.name.clone(), encoded);
         let value = attribute.value(&state);
         if person.attributes.get(&attribute.name) != value.as_ref() {
             match value {
@@ -111,6 +112,9 @@ pub(crate) fn update_computed(
                 .insert(attribute.name.clone(), now.millis());
             result.changed.push(attribute.name.clone());
         }
+    }
+    if states != stored_states {
+        tx.set_computed_states(ws, person.key, &states)?;
     }
     Ok(result)
 }

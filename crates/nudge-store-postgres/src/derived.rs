@@ -91,9 +91,9 @@ const DUMP: [(&str, &str); 12] = [
     ),
     (
         "computed_states",
-        "SELECT p.cio_id, c.name, c.state FROM computed_states c JOIN people p \
+        "SELECT p.cio_id, c.states FROM computed_states c JOIN people p \
          ON p.workspace_id = c.workspace_id AND p.key = c.person_key \
-         WHERE c.workspace_id = $1 ORDER BY p.cio_id, c.name",
+         WHERE c.workspace_id = $1 ORDER BY p.cio_id",
     ),
     (
         "person_schedules",

@@ -52,6 +52,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "processing",
         sql: include_str!("../migrations/0007_processing.sql"),
     },
+    Migration {
+        version: 8,
+        name: "fold_states_per_person",
+        sql: include_str!("../migrations/0008_fold_states_per_person.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).
@@ -126,6 +131,56 @@ fn apply_pending(client: &mut Client) -> StoreResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold_states_move_into_one_row_per_person() {
+        let Some(database) = crate::test_database::TestDatabase::create() else {
+            return;
+        };
+        let mut client = Client::connect(database.url(), NoTls).unwrap();
+        let before = MIGRATIONS
+            .iter()
+            .position(|m| m.name == "fold_states_per_person");
+        let (earlier, this) = MIGRATIONS.split_at(before.unwrap());
+        for migration in earlier {
+            client.batch_execute(migration.sql).unwrap();
+        }
+        client
+            .batch_execute(
+                "INSERT INTO workspaces (id, name, env, site_id, created_at) \
+                 VALUES (1, 'w', 'production', 's', 0);
+                 INSERT INTO people (key, workspace_id, cio_id, attributes, attribute_times, \
+                 created_at, updated_at) VALUES (7, 1, 'c7', '{}', '{}', 0, 0), \
+                 (8, 1, 'c8', '{}', '{}', 0, 0);
+                 INSERT INTO computed_states (workspace_id, person_key, name, state) VALUES \
+                 (1, 7, 'orders', '{\"version\": 2, \"state\": {\"count\": 3}}'), \
+                 (1, 7, 'ltv', '{\"version\": 1, \"state\": {\"number\": 9.5}}'), \
+                 (1, 8, 'ltv', '{\"version\": 1, \"state\": {}}');",
+            )
+            .unwrap();
+        client.batch_execute(this[0].sql).unwrap();
+        let rows = client
+            .query(
+                "SELECT person_key, states FROM computed_states ORDER BY person_key",
+                &[],
+            )
+            .unwrap();
+        let states: Vec<(i64, serde_json::Value)> = rows
+            .iter()
+            .map(|row| (row.get(0), serde_json::from_str(row.get(1)).unwrap()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (
+                    7,
+                    serde_json::json!({"ltv": {"version": 1, "state": {"number": 9.5}},
+                                       "orders": {"version": 2, "state": {"count": 3}}})
+                ),
+                (8, serde_json::json!({"ltv": {"version": 1, "state": {}}})),
+            ]
+        );
+    }
 
     #[test]
     fn versions_are_contiguous_from_one_and_named_once() {

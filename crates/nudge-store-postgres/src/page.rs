@@ -17,7 +17,7 @@ const PAGE_PEOPLE: &str = "SELECT key, cio_id, id, email, phone, attributes, att
      ORDER BY key LIMIT $3";
 const PAGE_SCHEDULES: &str = "SELECT person_key, next_check FROM person_schedules \
      WHERE workspace_id = $1 AND person_key BETWEEN $2 AND $3";
-const PAGE_COMPUTED_STATES: &str = "SELECT person_key, name, state FROM computed_states \
+const PAGE_COMPUTED_STATES: &str = "SELECT person_key, states FROM computed_states \
      WHERE workspace_id = $1 AND person_key BETWEEN $2 AND $3";
 const PAGE_MEMBERSHIPS: &str = "SELECT person_key, segment_id FROM segment_members \
      WHERE workspace_id = $1 AND person_key BETWEEN $2 AND $3 ORDER BY person_key, segment_id";
@@ -78,9 +78,9 @@ pub(crate) fn people_page(
     }
     for row in tx.query(PAGE_COMPUTED_STATES, &range)? {
         if let Some(&i) = at.get(&column::<i64>(&row, 0)?) {
-            let state: &str = column(&row, 2)?;
-            let state = serde_json::from_str(state).map_err(|e| corrupt("computed state", e))?;
-            page[i].computed_states.insert(column(&row, 1)?, state);
+            let states: &str = column(&row, 1)?;
+            page[i].computed_states =
+                serde_json::from_str(states).map_err(|e| corrupt("computed states", e))?;
         }
     }
     for row in tx.query(PAGE_MEMBERSHIPS, &range)? {

@@ -25,12 +25,12 @@ const PERSON_SEGMENT_IDS: &str = "SELECT segment_id FROM segment_members \
 const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, person_key, \
      segment_id, entered, at) VALUES ($1, $2, $3, $4, $5)";
 const COMPUTED_STATES: &str =
-    "SELECT name, state FROM computed_states WHERE workspace_id = $1 AND person_key = $2";
-const SET_COMPUTED_STATE: &str = "INSERT INTO computed_states (workspace_id, person_key, name, \
-     state) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (workspace_id, person_key, name) DO UPDATE SET state = excluded.state";
-const FORGET_COMPUTED_STATE: &str = "DELETE FROM computed_states \
-     WHERE workspace_id = $1 AND person_key = $2 AND name = $3";
+    "SELECT states FROM computed_states WHERE workspace_id = $1 AND person_key = $2";
+const SET_COMPUTED_STATES: &str = "INSERT INTO computed_states (workspace_id, person_key, \
+     states) VALUES ($1, $2, $3) \
+     ON CONFLICT (workspace_id, person_key) DO UPDATE SET states = excluded.states";
+const FORGET_COMPUTED_STATES: &str =
+    "DELETE FROM computed_states WHERE workspace_id = $1 AND person_key = $2";
 const PERSON_SCHEDULE: &str =
     "SELECT next_check FROM person_schedules WHERE workspace_id = $1 AND person_key = $2";
 const SET_PERSON_SCHEDULE: &str = "INSERT INTO person_schedules (workspace_id, person_key, \
@@ -56,8 +56,8 @@ pub(crate) fn statements() -> Vec<&'static str> {
         PERSON_SEGMENT_IDS,
         RECORD_TRANSITION,
         COMPUTED_STATES,
-        SET_COMPUTED_STATE,
-        FORGET_COMPUTED_STATE,
+        SET_COMPUTED_STATES,
+        FORGET_COMPUTED_STATES,
         PERSON_SCHEDULE,
         SET_PERSON_SCHEDULE,
         DUE_CHECKS,
@@ -108,32 +108,27 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         ws: WorkspaceId,
         person: PersonKey,
     ) -> StoreResult<BTreeMap<String, serde_json::Value>> {
-        let rows = self.query(COMPUTED_STATES, &[&ws.0, &person.0])?;
-        rows.iter()
-            .map(|row| {
-                let state: &str = column(row, 1)?;
-                let state =
-                    serde_json::from_str(state).map_err(|e| corrupt("computed state", e))?;
-                Ok((column(row, 0)?, state))
-            })
-            .collect()
+        let Some(row) = self.query_opt(COMPUTED_STATES, &[&ws.0, &person.0])? else {
+            return Ok(BTreeMap::new());
+        };
+        let states: &str = column(&row, 0)?;
+        serde_json::from_str(states).map_err(|e| corrupt("computed states", e))
     }
 
-    fn set_computed_state(
+    fn set_computed_states(
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        name: &str,
-        state: Option<&serde_json::Value>,
+        states: &BTreeMap<String, serde_json::Value>,
     ) -> StoreResult<()> {
-        match state {
-            Some(state) => {
-                let state = to_json(state)?;
-                self.run(SET_COMPUTED_STATE, &[&ws.0, &person.0, &name, &state])?
-            }
-            None => self.run(FORGET_COMPUTED_STATE, &[&ws.0, &person.0, &name])?,
-        };
-        Ok(())
+        if states.is_empty() {
+            return self
+                .run(FORGET_COMPUTED_STATES, &[&ws.0, &person.0])
+                .map(drop);
+        }
+        let states = to_json(states)?;
+        self.run(SET_COMPUTED_STATES, &[&ws.0, &person.0, &states])
+            .map(drop)
     }
 
     fn person_schedule(

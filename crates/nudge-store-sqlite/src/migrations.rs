@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "processing",
         sql: include_str!("../migrations/0008_processing.sql"),
     },
+    Migration {
+        version: 9,
+        name: "fold_states_per_person",
+        sql: include_str!("../migrations/0009_fold_states_per_person.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.
@@ -143,6 +148,52 @@ pub(crate) fn applied(conn: &Connection) -> StoreResult<Vec<AppliedMigration>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold_states_move_into_one_row_per_person() {
+        let conn = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS
+            .iter()
+            .position(|m| m.name == "fold_states_per_person");
+        let (earlier, this) = MIGRATIONS.split_at(before.unwrap());
+        for migration in earlier {
+            conn.execute_batch(migration.sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, name, env, site_id, created_at) \
+             VALUES (1, 'w', 'production', 's', 0);
+             INSERT INTO people (key, workspace_id, cio_id, attributes, attribute_times, \
+             created_at, updated_at) VALUES (7, 1, 'c7', '{}', '{}', 0, 0), \
+             (8, 1, 'c8', '{}', '{}', 0, 0);
+             INSERT INTO computed_states (workspace_id, person_key, name, state) VALUES \
+             (1, 7, 'orders', '{\"version\": 2, \"state\": {\"count\": 3}}'), \
+             (1, 7, 'ltv', '{\"version\": 1, \"state\": {\"number\": 9.5}}'), \
+             (1, 8, 'ltv', '{\"version\": 1, \"state\": {}}');",
+        )
+        .unwrap();
+        conn.execute_batch(this[0].sql).unwrap();
+        let states: Vec<(i64, serde_json::Value)> = conn
+            .prepare("SELECT person_key, states FROM computed_states ORDER BY person_key")
+            .unwrap()
+            .query_map([], |row| {
+                let text: String = row.get(1)?;
+                Ok((row.get(0)?, serde_json::from_str(&text).unwrap()))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (
+                    7,
+                    serde_json::json!({"ltv": {"version": 1, "state": {"number": 9.5}},
+                                       "orders": {"version": 2, "state": {"count": 3}}})
+                ),
+                (8, serde_json::json!({"ltv": {"version": 1, "state": {}}})),
+            ]
+        );
+    }
 
     #[test]
     fn versions_count_up_from_one_without_gaps() {

@@ -17,7 +17,7 @@ const PAGE_PEOPLE: &str = "SELECT key, cio_id, id, email, phone, attributes, att
      ORDER BY key LIMIT ?3";
 const PAGE_SCHEDULES: &str = "SELECT person_key, next_check FROM person_schedules \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3";
-const PAGE_COMPUTED_STATES: &str = "SELECT person_key, name, state FROM computed_states \
+const PAGE_COMPUTED_STATES: &str = "SELECT person_key, states FROM computed_states \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3";
 const PAGE_MEMBERSHIPS: &str = "SELECT person_key, segment_id FROM segment_members \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3 ORDER BY person_key, segment_id";
@@ -90,18 +90,11 @@ pub(crate) fn people_page(
         conn,
         PAGE_COMPUTED_STATES,
         params![range.0, range.1, range.2],
-        |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        },
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
     )?;
-    for (key, name, state) in states {
+    for (key, states) in states {
         if let Some(i) = person(key) {
-            let state = from_json(&state, "computed attribute state")?;
-            page[i].computed_states.insert(name, state);
+            page[i].computed_states = from_json(&states, "computed attribute states")?;
         }
     }
     let members = each_row(

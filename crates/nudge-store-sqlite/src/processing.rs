@@ -33,13 +33,13 @@ const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, 
 const PERSON_EVENTS: &str = "SELECT seq, name, timestamp, data FROM activities \
      WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3 AND timestamp >= ?4 \
      AND kind IN ('event', 'page', 'screen') ORDER BY timestamp, seq";
-const COMPUTED_STATES: &str = "SELECT name, state FROM computed_states \
-     WHERE workspace_id = ?1 AND person_key = ?2 ORDER BY name";
-const SET_COMPUTED_STATE: &str = "INSERT INTO computed_states (workspace_id, person_key, name, \
-     state) VALUES (?1, ?2, ?3, ?4) \
-     ON CONFLICT (workspace_id, person_key, name) DO UPDATE SET state = excluded.state";
-const FORGET_COMPUTED_STATE: &str = "DELETE FROM computed_states \
-     WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3";
+const COMPUTED_STATES: &str =
+    "SELECT states FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2";
+const SET_COMPUTED_STATES: &str = "INSERT INTO computed_states (workspace_id, person_key, \
+     states) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (workspace_id, person_key) DO UPDATE SET states = excluded.states";
+const FORGET_COMPUTED_STATES: &str =
+    "DELETE FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2";
 const PERSON_SCHEDULE: &str = "SELECT next_check FROM person_schedules \
      WHERE workspace_id = ?1 AND person_key = ?2";
 const SET_PERSON_SCHEDULE: &str = "INSERT INTO person_schedules (workspace_id, person_key, \
@@ -58,7 +58,7 @@ pub(crate) const STATEMENTS: [&str; 9] = [
     PERSON_SEGMENT_IDS,
     PERSON_EVENTS,
     COMPUTED_STATES,
-    FORGET_COMPUTED_STATE,
+    FORGET_COMPUTED_STATES,
     PERSON_SCHEDULE,
     DUE_CHECKS,
     NEXT_SCHEDULED_CHECK,
@@ -179,40 +179,30 @@ impl ProcessingTx for SqliteWriteTx<'_> {
         ws: WorkspaceId,
         person: PersonKey,
     ) -> StoreResult<BTreeMap<String, serde_json::Value>> {
-        let mut stmt = self
+        let states: Option<String> = self
             .conn()
             .prepare_cached(COMPUTED_STATES)
-            .map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params![ws.0, person.0], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![ws.0, person.0], |row| row.get(0))
+                    .optional()
             })
             .map_err(from_sqlite)?;
-        rows.map(|row| {
-            let (name, state) = row.map_err(from_sqlite)?;
-            Ok((name, from_json(&state, "computed attribute state")?))
+        states.map_or(Ok(BTreeMap::new()), |states| {
+            from_json(&states, "computed attribute states")
         })
-        .collect()
     }
 
-    fn set_computed_state(
+    fn set_computed_states(
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        name: &str,
-        state: Option<&serde_json::Value>,
+        states: &BTreeMap<String, serde_json::Value>,
     ) -> StoreResult<()> {
-        match state {
-            Some(state) => {
-                let row = params![ws.0, person.0, name, to_json(state)?];
-                run(self.conn(), SET_COMPUTED_STATE, row)
-            }
-            None => run(
-                self.conn(),
-                FORGET_COMPUTED_STATE,
-                params![ws.0, person.0, name],
-            ),
+        if states.is_empty() {
+            return run(self.conn(), FORGET_COMPUTED_STATES, params![ws.0, person.0]);
         }
+        let row = params![ws.0, person.0, to_json(states)?];
+        run(self.conn(), SET_COMPUTED_STATES, row)
     }
 
     fn person_schedule(

@@ -300,13 +300,12 @@ pub trait ProcessingTx {
         ws: WorkspaceId,
         person: PersonKey,
     ) -> StoreResult<std::collections::BTreeMap<String, serde_json::Value>>;
-    /// Stores (`Some`) or forgets (`None`) one fold state.
-    fn set_computed_state(
+    /// Replaces the person's fold states with `states` (none at all when it is empty).
+    fn set_computed_states(
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        name: &str,
-        state: Option<&serde_json::Value>,
+        states: &std::collections::BTreeMap<String, serde_json::Value>,
     ) -> StoreResult<()>;
 
     /// `None` when the processor has never evaluated the person.

@@ -80,12 +80,14 @@ pub fn people_pages_bring_what_the_per_person_reads_bring(store: &dyn Store) {
             }
             if i % 2 == 0 {
                 tx.set_person_schedule(lumen, key, Some(at(1_000 + i as i64)))?;
-                tx.set_computed_state(lumen, key, "ltv", Some(&json!({"sum": i})))?;
+                let states = [("ltv".to_string(), json!({"sum": i}))].into();
+                tx.set_computed_states(lumen, key, &states)?;
                 tx.set_segment_membership(lumen, dynamic, key, true, at(5))?;
             }
             if i == 1 {
                 tx.set_person_schedule(lumen, key, None)?;
-                tx.set_computed_state(lumen, key, "orders", Some(&json!(2)))?;
+                let states = [("orders".to_string(), json!(2))].into();
+                tx.set_computed_states(lumen, key, &states)?;
                 tx.set_segment_membership(lumen, manual, key, true, at(5))?;
                 tx.set_segment_membership(lumen, dynamic, key, true, at(5))?;
             }

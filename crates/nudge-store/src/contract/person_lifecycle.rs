@@ -69,9 +69,11 @@ fn evaluate(
         tx.set_segment_membership(ws, *segment, key, true, at(entered_at))?;
         tx.record_segment_transition(ws, key, *segment, true, at(entered_at))?;
     }
-    for (name, state) in states {
-        tx.set_computed_state(ws, key, name, Some(state))?;
-    }
+    let states = states
+        .iter()
+        .map(|(name, state)| (name.to_string(), state.clone()))
+        .collect();
+    tx.set_computed_states(ws, key, &states)?;
     tx.set_person_schedule(ws, key, Some(at(next_check)))
 }
 

@@ -153,38 +153,39 @@ pub fn computed_states_are_set_replaced_and_forgotten(store: &dyn Store) {
     let ana = person(store, lumen, "ana");
     let bob = person(store, lumen, "bob");
     let states = |ws, key| write(store, |tx| tx.computed_states(ws, key));
+    let of = |pairs: &[(&str, serde_json::Value)]| -> BTreeMap<String, serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(name, state)| (name.to_string(), state.clone()))
+            .collect()
+    };
     assert!(states(lumen, ana).is_empty());
+    let expected = of(&[
+        ("ltv", json!({"sum": 10, "n": [1, 2]})),
+        ("orders", json!(3)),
+    ]);
     let inside = write(store, |tx| {
-        tx.set_computed_state(lumen, ana, "ltv", Some(&json!({"sum": 10, "n": [1, 2]})))?;
-        tx.set_computed_state(lumen, ana, "orders", Some(&json!(3)))?;
-        tx.set_computed_state(lumen, bob, "ltv", Some(&json!({"sum": 1})))?;
+        tx.set_computed_states(lumen, ana, &expected)?;
+        tx.set_computed_states(lumen, bob, &of(&[("ltv", json!({"sum": 1}))]))?;
         tx.computed_states(lumen, ana)
     });
-    let expected = BTreeMap::from([
-        ("ltv".to_string(), json!({"sum": 10, "n": [1, 2]})),
-        ("orders".to_string(), json!(3)),
-    ]);
     assert_eq!(inside, expected, "visible inside the same transaction");
     assert_eq!(states(lumen, ana), expected);
 
-    write(store, |tx| {
-        tx.set_computed_state(lumen, ana, "ltv", Some(&json!({"sum": 25.5})))?;
-        tx.set_computed_state(lumen, ana, "orders", None)?;
-        tx.set_computed_state(lumen, ana, "orders", None)?;
-        tx.set_computed_state(lumen, ana, "never_set", None)
-    });
-    assert_eq!(
-        states(lumen, ana),
-        BTreeMap::from([("ltv".to_string(), json!({"sum": 25.5}))])
-    );
-    assert_eq!(
-        states(lumen, bob),
-        BTreeMap::from([("ltv".to_string(), json!({"sum": 1}))])
-    );
+    let replaced = of(&[("ltv", json!({"sum": 25.5}))]);
+    write(store, |tx| tx.set_computed_states(lumen, ana, &replaced));
+    assert_eq!(states(lumen, ana), replaced, "the whole set is replaced");
+    assert_eq!(states(lumen, bob), of(&[("ltv", json!({"sum": 1}))]));
     assert!(
         states(ember, ana).is_empty(),
         "states belong to one workspace"
     );
+    write(store, |tx| {
+        tx.set_computed_states(lumen, ana, &BTreeMap::new())?;
+        tx.set_computed_states(lumen, ana, &BTreeMap::new())
+    });
+    assert!(states(lumen, ana).is_empty(), "an empty set forgets them");
+    assert_eq!(states(lumen, bob), of(&[("ltv", json!({"sum": 1}))]));
 }
 
 pub fn backfill_progress_is_stored_per_definition(store: &dyn Store) {
