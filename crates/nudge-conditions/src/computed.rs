@@ -89,6 +89,14 @@ impl ComputedAttribute {
         self.sources.iter().any(|s| s.event == event) || self.reset_on.iter().any(|r| r == event)
     }
 
+    /// Whether folding reads any event's data (a value field or a `where` filter), rather than
+    /// only names and times.
+    pub fn reads_event_data(&self) -> bool {
+        self.sources
+            .iter()
+            .any(|s| !s.filters.is_empty() || matches!(s.value, Some(SourceValue::Field(_))))
+    }
+
     /// Every event name the attribute reads (its sources and reset events), once each.
     pub fn event_names(&self) -> std::collections::BTreeSet<String> {
         let sources = self.sources.iter().map(|s| s.event.clone());

@@ -47,6 +47,8 @@ pub struct Catalog {
     /// Event names the segments read, with how far back any of them looks (`None`: all
     /// time, some condition counts every such event).
     segment_events: BTreeMap<String, Option<DurationMs>>,
+    /// The names whose data a segment's `where` filter reads, with how far back.
+    segment_event_data: BTreeMap<String, Option<DurationMs>>,
 }
 
 impl Catalog {
@@ -76,53 +78,36 @@ impl Catalog {
         self.segment_events.keys()
     }
 
-    /// The events a segment evaluation needs, as (names, since) reads: names some condition
-    /// counts over all time in one read, names only read through windows in another, from the
-    /// longest window back. Older events of those names cannot change any answer.
+    /// The events a segment evaluation needs: each name from the longest window any
+    /// condition reads it over (all of it when one counts every such event), with data only
+    /// where a `where` filter reads it. Older events cannot change any answer.
     pub fn segment_event_reads(&self, now: Timestamp) -> Vec<EventRead> {
-        self.event_reads(BTreeSet::new(), now)
+        event_reads(&self.segment_events, &self.segment_event_data, now)
     }
 
-    /// The events a full evaluation of a person needs (every computed attribute recomputed,
-    /// every segment evaluated): what a backfill page reads ahead.
+    /// The events a full evaluation of a person needs (every computed attribute recomputed
+    /// from all of its events, every segment evaluated): what a backfill page reads ahead.
     pub fn full_event_reads(&self, now: Timestamp) -> Vec<EventRead> {
-        let mut computed = BTreeSet::new();
+        let mut times = self.segment_events.clone();
+        let mut data = self.segment_event_data.clone();
         for attribute in &self.computed {
-            computed.extend(attribute.event_names());
-        }
-        self.event_reads(computed, now)
-    }
-
-    /// The segments' reads with `all_time` names added to the all-time read.
-    fn event_reads(&self, mut all_time: BTreeSet<String>, now: Timestamp) -> Vec<EventRead> {
-        let mut windowed = Vec::new();
-        let mut longest = 0;
-        for (name, lookback) in &self.segment_events {
-            match lookback {
-                None => {
-                    all_time.insert(name.clone());
+            for name in attribute.event_names() {
+                if attribute.reads_event_data() {
+                    data.insert(name.clone(), None);
                 }
-                Some(window) => {
-                    windowed.push(name.clone());
-                    longest = longest.max(*window);
-                }
+                times.insert(name, None);
             }
         }
-        windowed.retain(|name| !all_time.contains(name));
-        let mut reads = Vec::new();
-        if !all_time.is_empty() {
-            reads.push(EventRead {
-                names: all_time.into_iter().collect(),
-                since: None,
-            });
+        event_reads(&times, &data, now)
+    }
+
+    /// How the computed attribute reads its events: all of them, with data if it folds any.
+    pub fn computed_event_read(attribute: &ComputedAttribute) -> EventRead {
+        EventRead {
+            names: attribute.event_names().into_iter().collect(),
+            since: None,
+            with_data: attribute.reads_event_data(),
         }
-        if !windowed.is_empty() {
-            reads.push(EventRead {
-                names: windowed,
-                since: Some(now.minus_millis(longest)),
-            });
-        }
-        reads
     }
 
     pub fn is_empty(&self) -> bool {
@@ -141,6 +126,7 @@ pub fn compile(
     let ids: BTreeSet<i64> = segments.iter().map(|s| s.id).collect();
     let mut rules = Vec::new();
     let mut segment_events = BTreeMap::new();
+    let mut segment_event_data = BTreeMap::new();
     for segment in segments {
         let Some(document) = &segment.conditions else {
             continue;
@@ -161,7 +147,8 @@ pub fn compile(
                 message: format!("there is no segment {missing}"),
             });
         }
-        collect_lookbacks(&condition, &mut segment_events);
+        collect_lookbacks(&condition, &mut segment_events, false);
+        collect_lookbacks(&condition, &mut segment_event_data, true);
         rules.push(SegmentRule {
             id: segment.id,
             condition,
@@ -208,26 +195,86 @@ pub fn compile(
         computed: attributes,
         computed_definitions: computed.to_vec(),
         segment_events,
+        segment_event_data,
     })
 }
 
 /// Records, per event name, the longest window any event condition reads it through (`None`
 /// once one reads it without a window).
-fn collect_lookbacks(condition: &Condition, into: &mut BTreeMap<String, Option<DurationMs>>) {
+/// How far back `condition` reads each event name (`None`: all of time); with `data`, only
+/// the names whose data a `where` filter reads.
+fn collect_lookbacks(
+    condition: &Condition,
+    into: &mut BTreeMap<String, Option<DurationMs>>,
+    data: bool,
+) {
     match condition {
         Condition::And(all) | Condition::Or(all) => {
-            all.iter().for_each(|c| collect_lookbacks(c, into))
+            all.iter().for_each(|c| collect_lookbacks(c, into, data))
         }
-        Condition::Not(inner) => collect_lookbacks(inner, into),
-        Condition::Event(event) => {
+        Condition::Not(inner) => collect_lookbacks(inner, into, data),
+        Condition::Event(event) if !data || !event.filters.is_empty() => {
             let entry = into.entry(event.name.clone()).or_insert(event.within);
             *entry = match (*entry, event.within) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,
             };
         }
-        Condition::Segment { .. } | Condition::Attribute(_) => {}
+        Condition::Event(_) | Condition::Segment { .. } | Condition::Attribute(_) => {}
     }
+}
+
+/// Reads covering `times` (each name's events from its lookback) and `data` (the same with
+/// their data): a name whose data is read at least as far back needs no separate read. Names
+/// that look back over windows share one read from the longest of them.
+fn event_reads(
+    times: &BTreeMap<String, Option<DurationMs>>,
+    data: &BTreeMap<String, Option<DurationMs>>,
+    now: Timestamp,
+) -> Vec<EventRead> {
+    // (all time, windowed, longest window), without and with data.
+    let mut groups: [(Vec<String>, Vec<String>, DurationMs); 2] = Default::default();
+    let mut add = |name: &String, lookback: Option<DurationMs>, with_data: bool| {
+        let group = &mut groups[usize::from(with_data)];
+        match lookback {
+            None => group.0.push(name.clone()),
+            Some(window) => {
+                group.1.push(name.clone());
+                group.2 = group.2.max(window);
+            }
+        }
+    };
+    for (name, lookback) in times {
+        let covered = match (data.get(name), lookback) {
+            (Some(None), _) => true,
+            (Some(Some(d)), Some(t)) => d >= t,
+            _ => false,
+        };
+        if !covered {
+            add(name, *lookback, false);
+        }
+    }
+    for (name, lookback) in data {
+        add(name, *lookback, true);
+    }
+    let mut reads = Vec::new();
+    for (with_data, (all_time, windowed, longest)) in [false, true].into_iter().zip(groups) {
+        if !all_time.is_empty() {
+            reads.push(EventRead {
+                names: all_time,
+                since: None,
+                with_data,
+            });
+        }
+        if !windowed.is_empty() {
+            reads.push(EventRead {
+                names: windowed,
+                since: Some(now.minus_millis(longest)),
+                with_data,
+            });
+        }
+    }
+    reads
 }
 
 /// Every `{"segment": {"id": N}}` inside a condition document, with its JSON pointer.
@@ -316,7 +363,8 @@ mod tests {
             catalog.segment_event_reads(now),
             [EventRead {
                 names: vec!["Order Completed".to_string()],
-                since: Some(Timestamp::from_millis(70 * 86_400_000))
+                since: Some(Timestamp::from_millis(70 * 86_400_000)),
+                with_data: false,
             }]
         );
         assert_eq!(
@@ -324,11 +372,13 @@ mod tests {
             [
                 EventRead {
                     names: vec!["Order Placed".to_string()],
-                    since: None
+                    since: None,
+                    with_data: false,
                 },
                 EventRead {
                     names: vec!["Order Completed".to_string()],
-                    since: Some(Timestamp::from_millis(70 * 86_400_000))
+                    since: Some(Timestamp::from_millis(70 * 86_400_000)),
+                    with_data: false,
                 }
             ]
         );

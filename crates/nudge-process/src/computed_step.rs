@@ -89,8 +89,7 @@ pub(crate) fn update_computed(
             || (work.time && attribute.within.is_some())
             || fold_all(attribute, &mut state, work.events, now);
         if must_recompute {
-            let names: Vec<String> = attribute.event_names().into_iter().collect();
-            let events = events_read.read(tx, &names, None)?;
+            let events = events_read.read(tx, &Catalog::computed_event_read(attribute))?;
             state = recompute(attribute, &inputs(&events), now);
             if attribute.within.is_some() {
                 result.next_change =

@@ -1,20 +1,50 @@
 //! One person's stored events for one evaluation, read at most once per name: the computed
-//! attributes being recomputed and the segments being evaluated often read the same names,
-//! and each read decodes every event's data. Only events of log entries the processor has
-//! reached are kept: later ones are folded in when their entry is processed, and counting
-//! them now would count them twice.
+//! attributes being recomputed and the segments being evaluated often read the same names.
+//! Each name remembers how far back it was read, and how far back with data (reads that need
+//! only names and times skip decoding, and the store answers them from its index). Only
+//! events of log entries the processor has reached are kept: later ones are folded in when
+//! their entry is processed, and counting them now would count them twice.
 
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{EventRead, StoreResult, StoredEvent, WriteTx, ACTIVITIES_PER_ENTRY};
 
+/// What has been read of one name.
+#[derive(Default)]
+struct NameRead {
+    /// Events from this time on are here (`None`: none read yet; `Some(None)`: all are).
+    since: Option<Option<Timestamp>>,
+    /// Events from this time on have their data (`None`: none has; `Some(None)`: all do).
+    data_since: Option<Option<Timestamp>>,
+    events: BTreeMap<i64, StoredEvent>,
+}
+
+impl NameRead {
+    fn covers(&self, read: &EventRead) -> bool {
+        covers(self.since, read.since) && (!read.with_data || covers(self.data_since, read.since))
+    }
+
+    /// Takes in what a read of this name from `since` brought.
+    fn absorb(&mut self, since: Option<Timestamp>, with_data: bool, events: Vec<StoredEvent>) {
+        self.since = earlier(self.since, since);
+        if with_data {
+            self.data_since = earlier(self.data_since, since);
+        }
+        for event in events {
+            // A copy with data replaces one without; one without never replaces anything.
+            if with_data || !self.events.contains_key(&event.seq) {
+                self.events.insert(event.seq, event);
+            }
+        }
+    }
+}
+
 pub(crate) struct PersonEvents {
     ws: WorkspaceId,
     person: PersonKey,
     upto: i64,
-    /// Per name: how far back it was read (`None`: all of it), and the events.
-    by_name: BTreeMap<String, (Option<Timestamp>, Vec<StoredEvent>)>,
+    by_name: BTreeMap<String, NameRead>,
 }
 
 impl PersonEvents {
@@ -27,8 +57,8 @@ impl PersonEvents {
         }
     }
 
-    /// The events a page read ahead (`events`, as `reads` brought them); names it did not
-    /// read are read from the store when asked for.
+    /// The events a page read ahead (`events`, as `reads` brought them); what it did not read
+    /// is read from the store when asked for.
     pub(crate) fn preloaded(
         ws: WorkspaceId,
         person: PersonKey,
@@ -37,75 +67,101 @@ impl PersonEvents {
         events: Vec<StoredEvent>,
     ) -> Self {
         let mut loaded = Self::new(ws, person, upto);
-        for read in reads {
-            for name in &read.names {
-                let entry = loaded
-                    .by_name
-                    .entry(name.clone())
-                    .or_insert((read.since, Vec::new()));
-                if !covers(entry.0, read.since) {
-                    entry.0 = read.since;
-                }
-            }
-        }
+        let mut by_name: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
         for event in events {
             if event.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= upto {
-                if let Some((_, list)) = loaded.by_name.get_mut(&event.name) {
-                    list.push(event);
-                }
+                by_name.entry(event.name.clone()).or_default().push(event);
+            }
+        }
+        for read in reads {
+            for name in &read.names {
+                let entry = loaded.by_name.entry(name.clone()).or_default();
+                let events = by_name.get(name).cloned().unwrap_or_default();
+                entry.absorb(read.since, read.with_data, events);
             }
         }
         loaded
     }
 
-    /// The person's events of `names` at or after `since` (all of them for `None`), in
-    /// timestamp order.
+    /// The person's events `read` asks for, in timestamp order.
     pub(crate) fn read(
         &mut self,
         tx: &mut dyn WriteTx,
-        names: &[String],
-        since: Option<Timestamp>,
+        read: &EventRead,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let missing: Vec<String> = names
-            .iter()
-            .filter(|name| match self.by_name.get(*name) {
-                None => true,
-                Some((read_since, _)) => !covers(*read_since, since),
-            })
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let mut fresh: BTreeMap<String, Vec<StoredEvent>> =
-                missing.iter().map(|n| (n.clone(), Vec::new())).collect();
-            for event in tx.person_events(self.ws, self.person, &missing, since)? {
-                if event.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= self.upto {
-                    if let Some(list) = fresh.get_mut(&event.name) {
-                        list.push(event);
-                    }
-                }
-            }
-            for (name, events) in fresh {
-                self.by_name.insert(name, (since, events));
-            }
+        self.read_all(tx, std::slice::from_ref(read))
+    }
+
+    /// The person's events any of `reads` asks for, each once, in timestamp order.
+    pub(crate) fn read_all(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        reads: &[EventRead],
+    ) -> StoreResult<Vec<StoredEvent>> {
+        for read in reads {
+            self.load(tx, read)?;
         }
-        let mut out: Vec<StoredEvent> = names
-            .iter()
-            .filter_map(|n| self.by_name.get(n))
-            .flat_map(|(_, events)| events.iter())
-            .filter(|e| since.is_none_or(|s| e.timestamp >= s))
-            .cloned()
-            .collect();
+        let mut out: Vec<StoredEvent> = Vec::new();
+        for read in reads {
+            let events = read
+                .names
+                .iter()
+                .filter_map(|n| self.by_name.get(n))
+                .flat_map(|n| n.events.values())
+                .filter(|e| read.since.is_none_or(|s| e.timestamp >= s));
+            out.extend(events.cloned());
+        }
         out.sort_by_key(|e| (e.timestamp, e.seq));
         out.dedup_by_key(|e| e.seq);
         Ok(out)
     }
+
+    /// Reads from the store what `read` asks for and is not here yet.
+    fn load(&mut self, tx: &mut dyn WriteTx, read: &EventRead) -> StoreResult<()> {
+        let missing: Vec<String> = read
+            .names
+            .iter()
+            .filter(|name| !self.by_name.get(*name).is_some_and(|n| n.covers(read)))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let fetch = EventRead {
+            names: missing.clone(),
+            ..read.clone()
+        };
+        let mut fresh: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
+        for event in tx.person_events(self.ws, self.person, &fetch)? {
+            if event.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= self.upto {
+                fresh.entry(event.name.clone()).or_default().push(event);
+            }
+        }
+        for name in missing {
+            let events = fresh.remove(&name).unwrap_or_default();
+            let entry = self.by_name.entry(name).or_default();
+            entry.absorb(read.since, read.with_data, events);
+        }
+        Ok(())
+    }
 }
 
-/// Whether a read from `read_since` holds everything a read from `wanted` needs.
-fn covers(read_since: Option<Timestamp>, wanted: Option<Timestamp>) -> bool {
+/// Whether having read from `read_since` (`None`: never; `Some(None)`: all of it) holds
+/// everything a read from `wanted` needs.
+fn covers(read_since: Option<Option<Timestamp>>, wanted: Option<Timestamp>) -> bool {
     match (read_since, wanted) {
-        (None, _) => true,
-        (Some(_), None) => false,
-        (Some(r), Some(w)) => r <= w,
+        (None, _) => false,
+        (Some(None), _) => true,
+        (Some(Some(_)), None) => false,
+        (Some(Some(r)), Some(w)) => r <= w,
+    }
+}
+
+/// The earlier of two read starts, in the same terms as [`covers`].
+fn earlier(a: Option<Option<Timestamp>>, b: Option<Timestamp>) -> Option<Option<Timestamp>> {
+    match (a, b) {
+        (None, b) => Some(b),
+        (Some(None), _) | (_, None) => Some(None),
+        (Some(Some(x)), Some(y)) => Some(Some(x.min(y))),
     }
 }

@@ -195,10 +195,7 @@ fn evaluate(
             Some(ids) => ids.into_iter().collect(),
             None => tx.person_segment_ids(ws, person)?.into_iter().collect(),
         };
-        let mut events = Vec::new();
-        for read in catalog.segment_event_reads(now) {
-            events.extend(stored.read(tx, &read.names, read.since)?);
-        }
+        let events = stored.read_all(tx, &catalog.segment_event_reads(now))?;
         let mut members: BTreeSet<i64> = segments
             .iter()
             .copied()

@@ -22,8 +22,16 @@ const HOUR: i64 = 3_600_000;
 enum Template {
     AttributeAbove(i64),
     Plan(&'static str),
-    ViewsInWindow { count: u64, days: u8 },
+    ViewsInWindow {
+        count: u64,
+        days: u8,
+    },
     NeverOrdered,
+    /// A `where` filter on event data, over a window.
+    BigOrderWithin {
+        revenue: u8,
+        days: u8,
+    },
     SpentAtLeast(i64),
     SeenWithinHours(u8),
 }
@@ -40,6 +48,9 @@ impl Template {
             Template::ViewsInWindow { count, days } => json!({"event": {"name": "Viewed",
                 "count": {"gte": count}, "within": format!("{days}d")}}),
             Template::NeverOrdered => json!({"event": {"name": "Order", "count": {"eq": 0}}}),
+            Template::BigOrderWithin { revenue, days } => json!({"event": {"name": "Order",
+                "where": [{"field": "revenue", "operator": "gte", "value": revenue}],
+                "count": {"gte": 1}, "within": format!("{days}d")}}),
             Template::SpentAtLeast(k) => {
                 json!({"attribute": {"field": "spent", "operator": "gte", "value": k}})
             }
@@ -55,6 +66,7 @@ fn template() -> impl Strategy<Value = Template> {
         prop_oneof![Just("gold"), Just("free")].prop_map(Template::Plan),
         (1u64..3, 1u8..4).prop_map(|(count, days)| Template::ViewsInWindow { count, days }),
         Just(Template::NeverOrdered),
+        (1u8..40, 1u8..4).prop_map(|(revenue, days)| Template::BigOrderWithin { revenue, days }),
         (0i64..60).prop_map(Template::SpentAtLeast),
         (1u8..72).prop_map(Template::SeenWithinHours),
     ]

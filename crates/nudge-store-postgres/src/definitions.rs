@@ -175,7 +175,12 @@ impl Definitions for PostgresStore {
         names: &[String],
         since: Option<Timestamp>,
     ) -> StoreResult<Vec<StoredEvent>> {
-        self.with_conn(|c, s| processor_reads::person_events(c, s, ws, person, names, since))
+        let read = nudge_store::EventRead {
+            names: names.to_vec(),
+            since,
+            with_data: true,
+        };
+        self.with_conn(|c, s| processor_reads::person_events(c, s, ws, person, &read))
     }
 
     fn config_version(&self) -> StoreResult<i64> {

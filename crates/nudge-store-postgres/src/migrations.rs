@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "fold_states_per_person",
         sql: include_str!("../migrations/0008_fold_states_per_person.sql"),
     },
+    Migration {
+        version: 9,
+        name: "event_times_from_the_index",
+        sql: include_str!("../migrations/0009_event_times_from_the_index.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

@@ -97,10 +97,9 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        names: &[String],
-        since: Option<Timestamp>,
+        read: &EventRead,
     ) -> StoreResult<Vec<StoredEvent>> {
-        processor_reads::person_events(self.tx, self.statements, ws, person, names, since)
+        processor_reads::person_events(self.tx, self.statements, ws, person, read)
     }
 
     fn computed_states(

@@ -3,7 +3,7 @@
 //! one decoder each, so both sides answer alike. Nothing here writes.
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
-use nudge_store::{StoreResult, StoredEvent};
+use nudge_store::{EventRead, StoreResult, StoredEvent};
 use postgres::GenericClient;
 
 use crate::errors::{column, pg};
@@ -16,12 +16,17 @@ const PERSON_EVENTS: &str = "SELECT seq, name, \"timestamp\", data FROM activiti
      WHERE workspace_id = $1 AND person_key = $2 AND name = ANY($3::TEXT[]) \
      AND \"timestamp\" >= $4 AND kind IN ('event', 'page', 'screen') \
      ORDER BY \"timestamp\", seq";
+/// The same without the data: the index carries kind and seq, so an index-only scan answers.
+const PERSON_EVENT_TIMES: &str = "SELECT seq, name, \"timestamp\", NULL::TEXT FROM activities \
+     WHERE workspace_id = $1 AND person_key = $2 AND name = ANY($3::TEXT[]) \
+     AND \"timestamp\" >= $4 AND kind IN ('event', 'page', 'screen') \
+     ORDER BY \"timestamp\", seq";
 const PROCESSED_OFFSET: &str = "SELECT \"offset\" FROM processed_offsets WHERE workspace_id = $1";
 
 /// Every statement this module runs, for the plan test.
 #[cfg(test)]
 pub(crate) fn statements() -> Vec<&'static str> {
-    vec![PERSON_EVENTS, PROCESSED_OFFSET]
+    vec![PERSON_EVENTS, PERSON_EVENT_TIMES, PROCESSED_OFFSET]
 }
 
 pub(crate) fn person_events(
@@ -29,27 +34,37 @@ pub(crate) fn person_events(
     statements: &mut Statements,
     ws: WorkspaceId,
     person: PersonKey,
-    names: &[String],
-    since: Option<Timestamp>,
+    read: &EventRead,
 ) -> StoreResult<Vec<StoredEvent>> {
-    if names.is_empty() {
+    if read.names.is_empty() {
         return Ok(Vec::new());
     }
-    let since = since.map_or(i64::MIN, Timestamp::millis);
-    let statement = statements.get(client, PERSON_EVENTS)?;
+    let since = read.since.map_or(i64::MIN, Timestamp::millis);
+    let sql = if read.with_data {
+        PERSON_EVENTS
+    } else {
+        PERSON_EVENT_TIMES
+    };
+    let statement = statements.get(client, sql)?;
     let rows = client
-        .query(&statement, &[&ws.0, &person.0, &names, &since])
+        .query(&statement, &[&ws.0, &person.0, &read.names, &since])
         .map_err(pg)?;
-    rows.iter()
-        .map(|row| {
-            Ok(StoredEvent {
-                seq: column(row, 0)?,
-                name: column(row, 1)?,
-                timestamp: Timestamp::from_millis(column(row, 2)?),
-                data: json_map(column(row, 3)?, "activity data")?,
-            })
-        })
-        .collect()
+    rows.iter().map(|row| event_from_row(row, 0)).collect()
+}
+
+/// An event from the columns `seq, name, timestamp, data` starting at `first` (data NULL when
+/// not read).
+pub(crate) fn event_from_row(row: &postgres::Row, first: usize) -> StoreResult<StoredEvent> {
+    let data: Option<&str> = column(row, first + 3)?;
+    Ok(StoredEvent {
+        seq: column(row, first)?,
+        name: column(row, first + 1)?,
+        timestamp: Timestamp::from_millis(column(row, first + 2)?),
+        data: match data {
+            Some(data) => json_map(data, "activity data")?,
+            None => Default::default(),
+        },
+    })
 }
 
 pub(crate) fn processed_offset(

@@ -4,8 +4,8 @@
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    ComputedDefinition, Definitions, NewSegment, SegmentDefinition, SegmentTransition, StoreResult,
-    StoredEvent,
+    ComputedDefinition, Definitions, EventRead, NewSegment, SegmentDefinition, SegmentTransition,
+    StoreResult, StoredEvent,
 };
 
 use crate::{computed_catalogue, processing, segment_catalogue, SqliteStore};
@@ -94,7 +94,12 @@ impl Definitions for SqliteStore {
         names: &[String],
         since: Option<Timestamp>,
     ) -> StoreResult<Vec<StoredEvent>> {
-        self.with_reader(|conn| processing::person_events(conn, ws, person, names, since))
+        let read = EventRead {
+            names: names.to_vec(),
+            since,
+            with_data: true,
+        };
+        self.with_reader(|conn| processing::person_events(conn, ws, person, &read))
     }
 
     fn config_version(&self) -> StoreResult<i64> {

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "fold_states_per_person",
         sql: include_str!("../migrations/0009_fold_states_per_person.sql"),
     },
+    Migration {
+        version: 10,
+        name: "event_times_from_the_index",
+        sql: include_str!("../migrations/0010_event_times_from_the_index.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_store::{EventRead, PagedPerson, PersonSchedule, StoreResult, StoredEvent};
+use nudge_store::{EventRead, PagedPerson, PersonSchedule, StoreResult};
 use rusqlite::{params, Connection};
 
 use crate::codec::{from_json, PersonRow};
 use crate::errors::from_sqlite;
+use crate::processing::EventRow;
 use crate::read::limit;
 
 const PAGE_PEOPLE: &str = "SELECT key, cio_id, id, email, phone, attributes, attribute_times, \
@@ -21,20 +22,25 @@ const PAGE_COMPUTED_STATES: &str = "SELECT person_key, states FROM computed_stat
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3";
 const PAGE_MEMBERSHIPS: &str = "SELECT person_key, segment_id FROM segment_members \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3 ORDER BY person_key, segment_id";
-/// One name per statement: a range of the (workspace, person, name, timestamp) index over the
-/// page's people, filtered on the name and time inside the index.
+/// One name per statement: a range of the (workspace, person, name, timestamp, kind) index
+/// over the page's people, filtered on the name, time and kind inside the index.
 const PAGE_EVENTS: &str = "SELECT person_key, seq, name, timestamp, data FROM activities \
+     WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3 AND name = ?4 \
+     AND timestamp >= ?5 AND kind IN ('event', 'page', 'screen')";
+/// The same without the data: answered from the index alone.
+const PAGE_EVENT_TIMES: &str = "SELECT person_key, seq, name, timestamp, NULL FROM activities \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3 AND name = ?4 \
      AND timestamp >= ?5 AND kind IN ('event', 'page', 'screen')";
 
 /// The statements, for the plan test.
 #[cfg(test)]
-pub(crate) const STATEMENTS: [&str; 5] = [
+pub(crate) const STATEMENTS: [&str; 6] = [
     PAGE_PEOPLE,
     PAGE_SCHEDULES,
     PAGE_COMPUTED_STATES,
     PAGE_MEMBERSHIPS,
     PAGE_EVENTS,
+    PAGE_EVENT_TIMES,
 ];
 
 pub(crate) fn people_page(
@@ -108,36 +114,34 @@ pub(crate) fn people_page(
             page[i].segment_ids.push(segment);
         }
     }
-    for read in reads {
+    // Reads with data first, so where two reads bring an event the copy with data is kept.
+    let mut ordered: Vec<&EventRead> = reads.iter().collect();
+    ordered.sort_by_key(|read| !read.with_data);
+    for read in ordered {
         let since = read.since.map_or(i64::MIN, Timestamp::millis);
+        let sql = if read.with_data {
+            PAGE_EVENTS
+        } else {
+            PAGE_EVENT_TIMES
+        };
         let mut names: Vec<&String> = read.names.iter().collect();
         names.sort();
         names.dedup();
         for name in names {
             let sql_params = params![range.0, range.1, range.2, name, since];
-            let events = each_row(conn, PAGE_EVENTS, sql_params, |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
-                ))
+            let events = each_row(conn, sql, sql_params, |row| {
+                Ok((row.get::<_, i64>(0)?, EventRow::read_from(row, 1)?))
             })?;
-            for (key, seq, name, timestamp, data) in events {
-                let Some(i) = person(key) else { continue };
-                page[i].events.push(StoredEvent {
-                    seq,
-                    name,
-                    timestamp: Timestamp::from_millis(timestamp),
-                    data: from_json(&data, "activity data")?,
-                });
+            for (key, event) in events {
+                if let Some(i) = person(key) {
+                    page[i].events.push(event.decode()?);
+                }
             }
         }
     }
     for p in &mut page {
+        // Stable: of two copies of an event, the one with data (read first) stays first.
         p.events.sort_by_key(|e| (e.timestamp, e.seq));
-        // Two reads may bring the same event (a name read in full and from a time).
         p.events.dedup_by_key(|e| e.seq);
     }
     Ok(page)

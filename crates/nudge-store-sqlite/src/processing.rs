@@ -26,11 +26,13 @@ const PERSON_SEGMENT_IDS: &str = "SELECT segment_id FROM segment_members \
      WHERE workspace_id = ?1 AND person_key = ?2 ORDER BY segment_id";
 const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, person_key, \
      segment_id, entered, at) VALUES (?1, ?2, ?3, ?4, ?5)";
-/// The names travel as a JSON array so one cached statement serves any list; each name is
-/// then a range of the (workspace_id, person_key, name, timestamp) index.
-/// One name at a time: each is one range of the (workspace, person, name, timestamp) index,
-/// where an `IN` list over a JSON array would build a temporary table per call.
+/// One name at a time: each is one range of the (workspace, person, name, timestamp, kind)
+/// index, where an `IN` list over a JSON array would build a temporary table per call.
 const PERSON_EVENTS: &str = "SELECT seq, name, timestamp, data FROM activities \
+     WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3 AND timestamp >= ?4 \
+     AND kind IN ('event', 'page', 'screen') ORDER BY timestamp, seq";
+/// The same without the data: answered from the index alone.
+const PERSON_EVENT_TIMES: &str = "SELECT seq, name, timestamp, NULL FROM activities \
      WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3 AND timestamp >= ?4 \
      AND kind IN ('event', 'page', 'screen') ORDER BY timestamp, seq";
 const COMPUTED_STATES: &str =
@@ -53,10 +55,11 @@ const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
 
 /// The statements that read or change existing rows, for the plan test.
 #[cfg(test)]
-pub(crate) const STATEMENTS: [&str; 9] = [
+pub(crate) const STATEMENTS: [&str; 10] = [
     PROCESSED_OFFSET,
     PERSON_SEGMENT_IDS,
     PERSON_EVENTS,
+    PERSON_EVENT_TIMES,
     COMPUTED_STATES,
     FORGET_COMPUTED_STATES,
     PERSON_SCHEDULE,
@@ -93,43 +96,71 @@ pub(crate) fn next_scheduled_check(conn: &Connection) -> StoreResult<Option<Time
         .map_err(from_sqlite)
 }
 
-/// One person's events by name, for the processor inside a write and for previews outside.
+/// One person's events as `read` asks, for the processor inside a write and for previews
+/// outside.
 pub(crate) fn person_events(
     conn: &Connection,
     ws: WorkspaceId,
     person: PersonKey,
-    names: &[String],
-    since: Option<Timestamp>,
+    read: &EventRead,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let since = since.map_or(i64::MIN, Timestamp::millis);
-    let mut stmt = conn.prepare_cached(PERSON_EVENTS).map_err(from_sqlite)?;
+    let since = read.since.map_or(i64::MIN, Timestamp::millis);
+    let sql = if read.with_data {
+        PERSON_EVENTS
+    } else {
+        PERSON_EVENT_TIMES
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
     let mut events = Vec::new();
-    let mut distinct: Vec<&String> = names.iter().collect();
+    let mut distinct: Vec<&String> = read.names.iter().collect();
     distinct.sort();
     distinct.dedup();
     for name in distinct {
         let rows = stmt
-            .query_map(params![ws.0, person.0, name, since], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            })
+            .query_map(params![ws.0, person.0, name, since], EventRow::read)
             .map_err(from_sqlite)?;
         for row in rows {
-            let (seq, name, timestamp, data) = row.map_err(from_sqlite)?;
-            events.push(StoredEvent {
-                seq,
-                name,
-                timestamp: Timestamp::from_millis(timestamp),
-                data: from_json(&data, "activity data")?,
-            });
+            events.push(row.map_err(from_sqlite)?.decode()?);
         }
     }
     events.sort_by_key(|e| (e.timestamp, e.seq));
     Ok(events)
+}
+
+/// A row of `seq, name, timestamp, data` (data NULL when not read).
+pub(crate) struct EventRow {
+    seq: i64,
+    name: String,
+    timestamp: i64,
+    data: Option<String>,
+}
+
+impl EventRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Self::read_from(row, 0)
+    }
+
+    /// The columns from `first` on.
+    pub(crate) fn read_from(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            seq: row.get(first)?,
+            name: row.get(first + 1)?,
+            timestamp: row.get(first + 2)?,
+            data: row.get(first + 3)?,
+        })
+    }
+
+    pub(crate) fn decode(self) -> StoreResult<StoredEvent> {
+        Ok(StoredEvent {
+            seq: self.seq,
+            name: self.name,
+            timestamp: Timestamp::from_millis(self.timestamp),
+            data: match self.data {
+                Some(data) => from_json(&data, "activity data")?,
+                None => Default::default(),
+            },
+        })
+    }
 }
 
 impl ProcessingTx for SqliteWriteTx<'_> {
@@ -168,10 +199,9 @@ impl ProcessingTx for SqliteWriteTx<'_> {
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        names: &[String],
-        since: Option<Timestamp>,
+        read: &EventRead,
     ) -> StoreResult<Vec<StoredEvent>> {
-        person_events(self.conn(), ws, person, names, since)
+        person_events(self.conn(), ws, person, read)
     }
 
     fn computed_states(

@@ -155,11 +155,13 @@ pub struct PersonSchedule {
 }
 
 /// Which of a person's events a read brings: these names, with timestamp at or after `since`
-/// (all of them for `None`).
+/// (all of them for `None`), and whether with their data. Without it, each comes with an
+/// empty `data` and the store answers from its index alone, never touching the event rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRead {
     pub names: Vec<String>,
     pub since: Option<Timestamp>,
+    pub with_data: bool,
 }
 
 /// One person of a backfill page, as one evaluation reads them.
@@ -171,7 +173,8 @@ pub struct PagedPerson {
     pub computed_states: std::collections::BTreeMap<String, serde_json::Value>,
     /// Segment ids, ascending, as `person_segment_ids` gives them.
     pub segment_ids: Vec<i64>,
-    /// Their events of each [`EventRead`] asked for, in timestamp (then seq) order, each once.
+    /// Their events of each [`EventRead`] asked for, in timestamp (then seq) order, each once
+    /// (with its data if any read that brought it asked for data).
     pub events: Vec<StoredEvent>,
 }
 
@@ -284,14 +287,13 @@ pub trait ProcessingTx {
         at: Timestamp,
     ) -> StoreResult<()>;
 
-    /// The person's events, page and screen views whose name is one of `names`, with
-    /// timestamp at or after `since` when given, in timestamp order.
+    /// The person's events, page and screen views that `read` asks for, in timestamp (then
+    /// seq) order.
     fn person_events(
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        names: &[String],
-        since: Option<Timestamp>,
+        read: &EventRead,
     ) -> StoreResult<Vec<StoredEvent>>;
 
     /// The person's computed-attribute fold states, by attribute name.

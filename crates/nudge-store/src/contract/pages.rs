@@ -102,10 +102,12 @@ pub fn people_pages_bring_what_the_per_person_reads_bring(store: &dyn Store) {
         EventRead {
             names: names(&["purchase", "pricing"]),
             since: None,
+            with_data: false,
         },
         EventRead {
             names: names(&["purchase", "checkout", "checkout"]),
             since: Some(at(250)),
+            with_data: true,
         },
     ];
     for (after, limit) in [(0, 10), (people[0].0, 2)] {
@@ -121,12 +123,29 @@ pub fn people_pages_bring_what_the_per_person_reads_bring(store: &dyn Store) {
         for paged in page {
             let key = paged.state.key;
             let one_by_one = write(store, |tx| {
-                let mut events: Vec<StoredEvent> = Vec::new();
-                for read in &reads {
-                    events.extend(tx.person_events(lumen, key, &read.names, read.since)?);
-                }
-                events.sort_by_key(|e| (e.timestamp, e.seq));
-                events.dedup_by_key(|e| e.seq);
+                // Every event some read covers, with its data where a read with data does.
+                let every = EventRead {
+                    names: names(&["purchase", "pricing", "checkout", "refund"]),
+                    since: None,
+                    with_data: true,
+                };
+                let covers = |read: &EventRead, e: &StoredEvent| {
+                    read.names.contains(&e.name) && read.since.is_none_or(|s| e.timestamp >= s)
+                };
+                let events: Vec<StoredEvent> = tx
+                    .person_events(lumen, key, &every)?
+                    .into_iter()
+                    .filter(|e| reads.iter().any(|r| covers(r, e)))
+                    .map(
+                        |e| match reads.iter().any(|r| r.with_data && covers(r, &e)) {
+                            true => e,
+                            false => StoredEvent {
+                                data: Default::default(),
+                                ..e
+                            },
+                        },
+                    )
+                    .collect();
                 Ok((
                     tx.load_person(lumen, key)?,
                     tx.person_schedule(lumen, key)?,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::segment_definitions::{data_driven_segment, manual_segment};
 use super::{activity, at, next_seq, person, workspace, write};
-use crate::{Backfill, Store, StoredEvent};
+use crate::{Backfill, EventRead, Store, StoredEvent};
 use nudge_core::{ActivityKind, PersonKey, Timestamp};
 use serde_json::json;
 
@@ -105,8 +105,22 @@ pub fn person_events_filter_by_name_and_since_in_timestamp_order(store: &dyn Sto
     };
     let watched = names(&["purchase", "pricing", "checkout"]);
     let check = |ws, key, names: &[String], since: Option<Timestamp>, expected: &[StoredEvent]| {
-        let inside = write(store, |tx| tx.person_events(ws, key, names, since));
+        let read = |with_data| EventRead {
+            names: names.to_vec(),
+            since,
+            with_data,
+        };
+        let inside = write(store, |tx| tx.person_events(ws, key, &read(true)));
         assert_eq!(inside, expected, "{names:?} since {since:?}, in a write");
+        let times = write(store, |tx| tx.person_events(ws, key, &read(false)));
+        let without_data: Vec<StoredEvent> = expected
+            .iter()
+            .map(|e| StoredEvent {
+                data: Default::default(),
+                ..e.clone()
+            })
+            .collect();
+        assert_eq!(times, without_data, "{names:?} since {since:?}, no data");
         let outside = store.person_events(ws, key, names, since).unwrap();
         assert_eq!(outside, expected, "{names:?} since {since:?}, outside");
     };
