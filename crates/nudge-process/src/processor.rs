@@ -20,6 +20,8 @@ use crate::{compile, Catalog};
 /// ingestion can refuse writes to them.
 pub type ReloadHook = Box<dyn Fn(WorkspaceId, BTreeSet<String>) + Send>;
 
+/// Batch sizes keep each transaction to a few tens of milliseconds of work: on SQLite the
+/// processor shares the one writer connection with ingestion, whose commits wait meanwhile.
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     /// Log entries per transaction.
@@ -36,9 +38,9 @@ pub struct ProcessorConfig {
 impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
-            log_batch: 2000,
-            due_batch: 2000,
-            backfill_page: 2000,
+            log_batch: 256,
+            due_batch: 256,
+            backfill_page: 500,
             idle_wait: Duration::from_millis(500),
         }
     }
