@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use nudge_conditions::computed::{recompute, ComputedAttribute, ComputedState, EventInput, Fold};
 use nudge_core::{JsonMap, PersonState, Timestamp, WorkspaceId};
 use nudge_store::{StoreError, StoreResult, StoredEvent, WriteTx};
+use serde::Deserialize;
 
 use crate::events::PersonEvents;
 use crate::person::{earliest, Moment};
@@ -65,25 +66,28 @@ pub(crate) fn update_computed(
     if concerned.is_empty() {
         return Ok(result);
     }
-    let stored_states = match work.stored_states {
+    let mut states = match work.stored_states {
         Some(states) => states,
         None => tx.computed_states(ws, person.key)?,
     };
     // States of attributes no longer defined are dropped with the next write.
-    let mut states = stored_states.clone();
+    let defined = states.len();
     states.retain(|name, _| catalog.is_computed(name));
+    let mut states_changed = states.len() != defined;
     for attribute in concerned {
         let version = catalog.computed_version(&attribute.name);
-        let stored = stored_states.get(&attribute.name);
         // A state folded under another version of the definition is recomputed.
-        let current = stored.filter(|v| v["version"] == version);
+        let current = states
+            .get(&attribute.name)
+            .filter(|v| v["version"] == version);
+        let had_state = current.is_some();
         let mut state: ComputedState = match current {
-            Some(v) => serde_json::from_value(v["state"].clone()).map_err(|e| {
+            Some(v) => ComputedState::deserialize(&v["state"]).map_err(|e| {
                 StoreError::Corrupt(format!("computed state of {}: {e}", attribute.name))
             })?,
             None => ComputedState::default(),
         };
-        let must_recompute = current.is_none()
+        let must_recompute = !had_state
             || work.recompute_all
             || work.recompute.contains(&attribute.name)
             || (work.time && attribute.within.is_some())
@@ -99,7 +103,10 @@ pub(crate) fn update_computed(
         let encoded = serde_json::to_value(&state)
             .map(|state| serde_json::json!({"version": version, "state": state}))
             .map_err(|e| StoreError::Backend(format!("encoding computed state: {e}")))?;
-        states.insert(attribute.name.clone(), encoded);
+        if states.get(&attribute.name) != Some(&encoded) {
+            states.insert(attribute.name.clone(), encoded);
+            states_changed = true;
+        }
         let value = attribute.value(&state);
         if person.attributes.get(&attribute.name) != value.as_ref() {
             match value {
@@ -112,7 +119,7 @@ pub(crate) fn update_computed(
             result.changed.push(attribute.name.clone());
         }
     }
-    if states != stored_states {
+    if states_changed {
         tx.set_computed_states(ws, person.key, &states)?;
     }
     Ok(result)

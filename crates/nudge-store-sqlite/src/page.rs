@@ -23,12 +23,16 @@ const PAGE_COMPUTED_STATES: &str = "SELECT person_key, states FROM computed_stat
 const PAGE_MEMBERSHIPS: &str = "SELECT person_key, segment_id FROM segment_members \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3 ORDER BY person_key, segment_id";
 /// One name per statement: a range of the (workspace, person, name, timestamp, kind) index
-/// over the page's people, filtered on the name, time and kind inside the index.
-const PAGE_EVENTS: &str = "SELECT person_key, seq, name, timestamp, data FROM activities \
+/// over the page's people, filtered on the name, time and kind inside the index, so only the
+/// rows asked for are looked up (the planner would otherwise walk `activities_person` and look
+/// up every row of the page's people for each name).
+const PAGE_EVENTS: &str = "SELECT person_key, seq, name, timestamp, data \
+     FROM activities INDEXED BY activities_person_name \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3 AND name = ?4 \
      AND timestamp >= ?5 AND kind IN ('event', 'page', 'screen')";
 /// The same without the data: answered from the index alone.
-const PAGE_EVENT_TIMES: &str = "SELECT person_key, seq, name, timestamp, NULL FROM activities \
+const PAGE_EVENT_TIMES: &str = "SELECT person_key, seq, name, timestamp, NULL \
+     FROM activities INDEXED BY activities_person_name \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3 AND name = ?4 \
      AND timestamp >= ?5 AND kind IN ('event', 'page', 'screen')";
 

@@ -27,14 +27,17 @@ const PERSON_SEGMENT_IDS: &str = "SELECT segment_id FROM segment_members \
 const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, person_key, \
      segment_id, entered, at) VALUES (?1, ?2, ?3, ?4, ?5)";
 /// One name at a time: each is one range of the (workspace, person, name, timestamp, kind)
-/// index, where an `IN` list over a JSON array would build a temporary table per call.
-const PERSON_EVENTS: &str = "SELECT seq, name, timestamp, data FROM activities \
+/// index, where an `IN` list over a JSON array would build a temporary table per call. The
+/// caller sorts, so no ORDER BY: the index's order ends in kind, not seq.
+const PERSON_EVENTS: &str = "SELECT seq, name, timestamp, data \
+     FROM activities INDEXED BY activities_person_name \
      WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3 AND timestamp >= ?4 \
-     AND kind IN ('event', 'page', 'screen') ORDER BY timestamp, seq";
+     AND kind IN ('event', 'page', 'screen')";
 /// The same without the data: answered from the index alone.
-const PERSON_EVENT_TIMES: &str = "SELECT seq, name, timestamp, NULL FROM activities \
+const PERSON_EVENT_TIMES: &str = "SELECT seq, name, timestamp, NULL \
+     FROM activities INDEXED BY activities_person_name \
      WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3 AND timestamp >= ?4 \
-     AND kind IN ('event', 'page', 'screen') ORDER BY timestamp, seq";
+     AND kind IN ('event', 'page', 'screen')";
 const COMPUTED_STATES: &str =
     "SELECT states FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2";
 const SET_COMPUTED_STATES: &str = "INSERT INTO computed_states (workspace_id, person_key, \
