@@ -4,6 +4,7 @@
 //! The value is written into the person's attributes, where conditions and the APIs see it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use nudge_conditions::computed::{recompute, ComputedAttribute, ComputedState, EventInput, Fold};
 use nudge_core::{JsonMap, PersonState, Timestamp, WorkspaceId};
@@ -145,7 +146,7 @@ fn fold_all(
     false
 }
 
-fn inputs(events: &[StoredEvent]) -> Vec<EventInput<'_>> {
+fn inputs(events: &[Arc<StoredEvent>]) -> Vec<EventInput<'_>> {
     events
         .iter()
         .map(|e| EventInput {
@@ -160,7 +161,7 @@ fn inputs(events: &[StoredEvent]) -> Vec<EventInput<'_>> {
 /// the window leaves it, or a future-dated event enters it.
 fn window_change(
     attribute: &ComputedAttribute,
-    events: &[StoredEvent],
+    events: &[Arc<StoredEvent>],
     now: Timestamp,
 ) -> Option<Timestamp> {
     let within = attribute.within?;

@@ -6,6 +6,7 @@
 //! their entry is processed, and counting them now would count them twice.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{EventRead, StoreResult, StoredEvent, WriteTx, ACTIVITIES_PER_ENTRY};
@@ -17,7 +18,8 @@ struct NameRead {
     since: Option<Option<Timestamp>>,
     /// Events from this time on have their data (`None`: none has; `Some(None)`: all do).
     data_since: Option<Option<Timestamp>>,
-    events: BTreeMap<i64, StoredEvent>,
+    /// Shared, so handing events to the folds and the conditions copies no data.
+    events: BTreeMap<i64, Arc<StoredEvent>>,
 }
 
 impl NameRead {
@@ -26,7 +28,7 @@ impl NameRead {
     }
 
     /// Takes in what a read of this name from `since` brought.
-    fn absorb(&mut self, since: Option<Timestamp>, with_data: bool, events: Vec<StoredEvent>) {
+    fn absorb(&mut self, since: Option<Timestamp>, with_data: bool, events: Vec<Arc<StoredEvent>>) {
         self.since = earlier(self.since, since);
         if with_data {
             self.data_since = earlier(self.data_since, since);
@@ -67,10 +69,13 @@ impl PersonEvents {
         events: Vec<StoredEvent>,
     ) -> Self {
         let mut loaded = Self::new(ws, person, upto);
-        let mut by_name: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
+        let mut by_name: BTreeMap<String, Vec<Arc<StoredEvent>>> = BTreeMap::new();
         for event in events {
             if event.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= upto {
-                by_name.entry(event.name.clone()).or_default().push(event);
+                by_name
+                    .entry(event.name.clone())
+                    .or_default()
+                    .push(Arc::new(event));
             }
         }
         for read in reads {
@@ -88,7 +93,7 @@ impl PersonEvents {
         &mut self,
         tx: &mut dyn WriteTx,
         read: &EventRead,
-    ) -> StoreResult<Vec<StoredEvent>> {
+    ) -> StoreResult<Vec<Arc<StoredEvent>>> {
         self.read_all(tx, std::slice::from_ref(read))
     }
 
@@ -97,11 +102,11 @@ impl PersonEvents {
         &mut self,
         tx: &mut dyn WriteTx,
         reads: &[EventRead],
-    ) -> StoreResult<Vec<StoredEvent>> {
+    ) -> StoreResult<Vec<Arc<StoredEvent>>> {
         for read in reads {
             self.load(tx, read)?;
         }
-        let mut out: Vec<StoredEvent> = Vec::new();
+        let mut out: Vec<Arc<StoredEvent>> = Vec::new();
         for read in reads {
             let events = read
                 .names
@@ -131,10 +136,13 @@ impl PersonEvents {
             names: missing.clone(),
             ..read.clone()
         };
-        let mut fresh: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
+        let mut fresh: BTreeMap<String, Vec<Arc<StoredEvent>>> = BTreeMap::new();
         for event in tx.person_events(self.ws, self.person, &fetch)? {
             if event.seq.div_euclid(ACTIVITIES_PER_ENTRY) <= self.upto {
-                fresh.entry(event.name.clone()).or_default().push(event);
+                fresh
+                    .entry(event.name.clone())
+                    .or_default()
+                    .push(Arc::new(event));
             }
         }
         for name in missing {

@@ -2,6 +2,7 @@
 //! events the conditions in play read, loaded once per evaluation.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use nudge_conditions::{EventFact, PersonFacts};
 use nudge_core::JsonMap;
@@ -12,13 +13,18 @@ pub struct PersonData {
     pub attributes: JsonMap,
     /// Every segment the person belongs to (manual and data-driven).
     pub segments: BTreeSet<i64>,
-    events: HashMap<String, Vec<StoredEvent>>,
+    events: HashMap<String, Vec<Arc<StoredEvent>>>,
 }
 
 impl PersonData {
-    pub fn new(attributes: JsonMap, segments: BTreeSet<i64>, events: Vec<StoredEvent>) -> Self {
-        let mut by_name: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+    pub fn new(
+        attributes: JsonMap,
+        segments: BTreeSet<i64>,
+        events: impl IntoIterator<Item = impl Into<Arc<StoredEvent>>>,
+    ) -> Self {
+        let mut by_name: HashMap<String, Vec<Arc<StoredEvent>>> = HashMap::new();
         for event in events {
+            let event: Arc<StoredEvent> = event.into();
             by_name.entry(event.name.clone()).or_default().push(event);
         }
         Self {
@@ -34,7 +40,7 @@ impl PersonData {
     pub fn for_person(
         person: nudge_core::PersonState,
         segments: BTreeSet<i64>,
-        events: Vec<StoredEvent>,
+        events: impl IntoIterator<Item = impl Into<Arc<StoredEvent>>>,
     ) -> Self {
         let mut attributes = person.attributes;
         let identity = [
@@ -53,7 +59,7 @@ impl PersonData {
 
     /// All loaded events, of every name.
     pub fn all_events(&self) -> impl Iterator<Item = &StoredEvent> {
-        self.events.values().flatten()
+        self.events.values().flatten().map(|e| e.as_ref())
     }
 }
 
