@@ -64,7 +64,10 @@ pub(crate) fn update_computed(
                 || work.events.iter().any(|e| a.reads(&e.name))
         })
         .collect();
-    if concerned.is_empty() {
+    // A windowed attribute's next change is kept in its state: evaluations that do not touch
+    // it must still schedule it.
+    let windowed = catalog.computed.iter().any(|a| a.within.is_some());
+    if concerned.is_empty() && !windowed {
         return Ok(result);
     }
     let mut states = match work.stored_states {
@@ -75,6 +78,12 @@ pub(crate) fn update_computed(
     let defined = states.len();
     states.retain(|name, _| catalog.is_computed(name));
     let mut states_changed = states.len() != defined;
+    for attribute in catalog.computed.iter().filter(|a| a.within.is_some()) {
+        if !concerned.iter().any(|c| c.name == attribute.name) {
+            let stored = states.get(&attribute.name).and_then(stored_next_change);
+            result.next_change = earliest(result.next_change, stored.filter(|t| *t > now));
+        }
+    }
     for attribute in concerned {
         let version = catalog.computed_version(&attribute.name);
         // A state folded under another version of the definition is recomputed.
@@ -82,6 +91,7 @@ pub(crate) fn update_computed(
             .get(&attribute.name)
             .filter(|v| v["version"] == version);
         let had_state = current.is_some();
+        let mut next_change = current.and_then(stored_next_change);
         let mut state: ComputedState = match current {
             Some(v) => ComputedState::deserialize(&v["state"]).map_err(|e| {
                 StoreError::Corrupt(format!("computed state of {}: {e}", attribute.name))
@@ -96,14 +106,17 @@ pub(crate) fn update_computed(
         if must_recompute {
             let events = events_read.read(tx, &Catalog::computed_event_read(attribute))?;
             state = recompute(attribute, &inputs(&events), now);
-            if attribute.within.is_some() {
-                result.next_change =
-                    earliest(result.next_change, window_change(attribute, &events, now));
-            }
+            next_change = window_change(attribute, &events, now);
         }
-        let encoded = serde_json::to_value(&state)
+        if attribute.within.is_some() {
+            result.next_change = earliest(result.next_change, next_change.filter(|t| *t > now));
+        }
+        let mut encoded = serde_json::to_value(&state)
             .map(|state| serde_json::json!({"version": version, "state": state}))
             .map_err(|e| StoreError::Backend(format!("encoding computed state: {e}")))?;
+        if let Some(at) = next_change.filter(|_| attribute.within.is_some()) {
+            encoded["next_change"] = serde_json::json!(at.millis());
+        }
         if states.get(&attribute.name) != Some(&encoded) {
             states.insert(attribute.name.clone(), encoded);
             states_changed = true;
@@ -124,6 +137,14 @@ pub(crate) fn update_computed(
         tx.set_computed_states(ws, person.key, &states)?;
     }
     Ok(result)
+}
+
+/// The moment time alone next changes a windowed attribute, as stored with its state.
+fn stored_next_change(stored: &serde_json::Value) -> Option<Timestamp> {
+    stored
+        .get("next_change")
+        .and_then(serde_json::Value::as_i64)
+        .map(Timestamp::from_millis)
 }
 
 /// Folds the new events in; `true` when the attribute must be recomputed instead.

@@ -34,6 +34,8 @@ enum Template {
     },
     SpentAtLeast(i64),
     SeenWithinHours(u8),
+    /// An attribute computed over a window.
+    RecentViewsAtLeast(u8),
 }
 
 impl Template {
@@ -56,6 +58,9 @@ impl Template {
             }
             Template::SeenWithinHours(h) => json!({"attribute": {"field": "last_seen",
                 "operator": "within_last", "value": format!("{h}h")}}),
+            Template::RecentViewsAtLeast(k) => {
+                json!({"attribute": {"field": "views_2d", "operator": "gte", "value": k}})
+            }
         }
     }
 }
@@ -69,6 +74,7 @@ fn template() -> impl Strategy<Value = Template> {
         (1u8..40, 1u8..4).prop_map(|(revenue, days)| Template::BigOrderWithin { revenue, days }),
         (0i64..60).prop_map(Template::SpentAtLeast),
         (1u8..72).prop_map(Template::SeenWithinHours),
+        (1u8..3).prop_map(Template::RecentViewsAtLeast),
     ]
 }
 
@@ -207,6 +213,9 @@ fn property(
     );
     engine.computed(
         json!({"name": "last_seen", "aggregate": "last", "event": "Viewed", "value": "@timestamp"}),
+    );
+    engine.computed(
+        json!({"name": "views_2d", "aggregate": "count", "event": "Viewed", "within": "2d"}),
     );
     let mut ids = Vec::new();
     for (n, t) in templates.iter().enumerate() {

@@ -305,3 +305,33 @@ fn an_edited_computed_attribute_never_folds_into_the_old_definition() {
         assert_eq!(engine.attribute("p5", "orders"), Some(json!(2)));
     }
 }
+
+#[test]
+fn a_windowed_attribute_keeps_its_check_when_other_changes_move_segments() {
+    for mut engine in engines() {
+        engine.computed(json!({"name": "views_1d", "aggregate": "count",
+            "event": "Product Viewed", "within": "1d"}));
+        let gold = engine.segment(
+            "gold",
+            json!({"attribute": {"field": "plan", "operator": "eq", "value": "gold"}}),
+        );
+        engine.identify("c-1", json!({"plan": "free"}));
+        engine.track("c-1", "Product Viewed", json!({"product_id": "serum"}));
+        engine.process();
+        assert_eq!(engine.attribute("c-1", "views_1d"), Some(json!(1)));
+
+        // An identify that moves a segment, and reads nothing the windowed count reads.
+        engine.at(T0.plus_millis(DAY / 2));
+        engine.identify("c-1", json!({"plan": "gold"}));
+        engine.process();
+        assert!(engine.is_member("c-1", gold));
+        assert_eq!(
+            engine.store.next_scheduled_check().unwrap(),
+            Some(T0.plus_millis(DAY)),
+            "the view still leaves the window a day after it happened"
+        );
+        engine.at(T0.plus_millis(DAY));
+        engine.process();
+        assert_eq!(engine.attribute("c-1", "views_1d"), Some(json!(0)));
+    }
+}
