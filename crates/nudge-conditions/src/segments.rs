@@ -115,16 +115,24 @@ impl SegmentSet {
         self.by_attribute.contains_key(name)
     }
 
-    /// Re-evaluates the segments `changes` can affect for one person. `members` holds the
-    /// person's current data-driven memberships and is updated in place, so segments that
-    /// read other segments see this evaluation's result.
-    pub fn evaluate_person(
-        &self,
-        facts: &dyn PersonFacts,
-        members: &mut BTreeSet<i64>,
-        changes: &Changes,
-        now: Timestamp,
-    ) -> Transitions {
+    /// The segments an evaluation with `changes` may re-evaluate: those the changes touch and
+    /// every segment that reads one of them, however indirectly. Only these read the
+    /// person's data; the others keep their stored next change.
+    pub fn affected(&self, changes: &Changes) -> BTreeSet<i64> {
+        let mut affected = self.dirty(changes);
+        let mut frontier: Vec<i64> = affected.iter().copied().collect();
+        while let Some(id) = frontier.pop() {
+            for dependent in self.by_segment.get(&id).into_iter().flatten() {
+                if affected.insert(*dependent) {
+                    frontier.push(*dependent);
+                }
+            }
+        }
+        affected
+    }
+
+    /// The segments `changes` touch directly.
+    fn dirty(&self, changes: &Changes) -> BTreeSet<i64> {
         let mut dirty: BTreeSet<i64> = BTreeSet::new();
         if changes.everything {
             dirty.extend(self.ordered.iter().map(|r| r.id));
@@ -138,6 +146,26 @@ impl SegmentSet {
         for e in &changes.events {
             dirty.extend(self.by_event.get(e).into_iter().flatten());
         }
+        dirty
+    }
+
+    /// Re-evaluates the segments `changes` can affect for one person. `members` holds the
+    /// person's current data-driven memberships and is updated in place, so segments that
+    /// read other segments see this evaluation's result. `checks` holds, per time-driven
+    /// segment, the moment time alone next changes its answer: updated for the segments
+    /// evaluated, kept for the others (whose data did not change), and dropped for segments
+    /// that no longer exist or no longer depend on time. `facts` need only hold what the
+    /// [`affected`](Self::affected) segments read.
+    pub fn evaluate_person(
+        &self,
+        facts: &dyn PersonFacts,
+        members: &mut BTreeSet<i64>,
+        changes: &Changes,
+        now: Timestamp,
+        checks: &mut BTreeMap<i64, Timestamp>,
+    ) -> Transitions {
+        let dirty = self.dirty(changes);
+        checks.retain(|id, _| self.timed.contains(id));
         let mut out = Transitions::default();
         let mut decided: Vec<(i64, bool)> = Vec::new();
         // Evaluate in dependency order against a view that sees earlier decisions.
@@ -151,22 +179,15 @@ impl SegmentSet {
                 .iter()
                 .any(|s| decided.iter().any(|(d, changed)| d == s && *changed));
             if !dirty.contains(&id) && !touched_by_segment {
-                if self.timed.contains(&id) {
-                    let view = self.view(facts, &current);
-                    merge_earliest(
-                        &mut out.next_check,
-                        next_change(&rule.condition, &view, now),
-                    );
-                }
                 continue;
             }
             let view = self.view(facts, &current);
             let member = evaluate(&rule.condition, &view, now);
             if self.timed.contains(&id) {
-                merge_earliest(
-                    &mut out.next_check,
-                    next_change(&rule.condition, &view, now),
-                );
+                match next_change(&rule.condition, &view, now) {
+                    Some(at) => checks.insert(id, at),
+                    None => checks.remove(&id),
+                };
             }
             let was = current.contains(&id);
             if member != was {
@@ -181,6 +202,7 @@ impl SegmentSet {
             decided.push((id, member != was));
         }
         *members = current;
+        out.next_check = checks.values().copied().filter(|t| *t > now).min();
         out
     }
 
@@ -189,14 +211,6 @@ impl SegmentSet {
             facts,
             members,
             data_driven: &self.ids,
-        }
-    }
-}
-
-fn merge_earliest(slot: &mut Option<Timestamp>, candidate: Option<Timestamp>) {
-    if let Some(c) = candidate {
-        if slot.is_none_or(|s| c < s) {
-            *slot = Some(c);
         }
     }
 }
@@ -262,6 +276,7 @@ mod tests {
         let mut members = BTreeSet::new();
         let now = day(200);
         let rich = facts(json!({"lifetime_value": 520, "last_order_date": day(10).unix_seconds()}));
+        let mut checks = BTreeMap::new();
         let t = set.evaluate_person(
             &rich,
             &mut members,
@@ -270,6 +285,7 @@ mod tests {
                 ..Changes::default()
             },
             now,
+            &mut checks,
         );
         assert_eq!(t.entered, vec![1, 2], "dependency order: 1 before 2");
         let refunded =
@@ -278,7 +294,7 @@ mod tests {
             attributes: ["lifetime_value".to_string()].into(),
             ..Changes::default()
         };
-        let t = set.evaluate_person(&refunded, &mut members, &changes, now);
+        let t = set.evaluate_person(&refunded, &mut members, &changes, now, &mut checks);
         assert_eq!(
             t.exited,
             vec![1, 2],
@@ -290,13 +306,32 @@ mod tests {
     #[test]
     fn unrelated_changes_touch_nothing_and_time_is_scheduled() {
         let set = vip_and_winback();
-        let mut members = BTreeSet::from([1]);
+        let mut members = BTreeSet::new();
+        let mut checks = BTreeMap::new();
         let p = facts(json!({"lifetime_value": 520, "last_order_date": day(150).unix_seconds()}));
+        let everything = Changes {
+            everything: true,
+            ..Changes::default()
+        };
+        set.evaluate_person(&p, &mut members, &everything, day(200), &mut checks);
+        assert_eq!(
+            checks,
+            BTreeMap::from([(2, day(240))]),
+            "winback's next change"
+        );
         let changes = Changes {
             attributes: ["city".to_string()].into(),
             ..Changes::default()
         };
-        let t = set.evaluate_person(&p, &mut members, &changes, day(200));
+        assert!(set.affected(&changes).is_empty());
+        // Facts without the data winback reads: it is not evaluated, its check is kept.
+        let t = set.evaluate_person(
+            &facts(json!({})),
+            &mut members,
+            &changes,
+            day(200),
+            &mut checks,
+        );
         assert!(t.entered.is_empty() && t.exited.is_empty());
         assert_eq!(
             t.next_check,
@@ -311,8 +346,29 @@ mod tests {
                 ..Changes::default()
             },
             day(240),
+            &mut checks,
         );
         assert_eq!(t.entered, vec![2]);
+        assert!(checks.is_empty(), "nothing left for time to change");
+    }
+
+    #[test]
+    fn affected_segments_include_every_dependent() {
+        let set = vip_and_winback();
+        let ltv = Changes {
+            attributes: ["lifetime_value".to_string()].into(),
+            ..Changes::default()
+        };
+        assert_eq!(
+            set.affected(&ltv),
+            BTreeSet::from([1, 2]),
+            "2 reads segment 1"
+        );
+        let time = Changes {
+            time: true,
+            ..Changes::default()
+        };
+        assert_eq!(set.affected(&time), BTreeSet::from([2]));
     }
 
     #[test]
@@ -338,16 +394,17 @@ mod tests {
             ]).unwrap();
             let mut attrs = JsonMap::new();
             let mut members = BTreeSet::new();
+            let mut checks = BTreeMap::new();
             set.evaluate_person(&Facts { attributes: attrs.clone(), segments: vec![], events: vec![] }, &mut members,
-                &Changes { everything: true, ..Changes::default() }, day(1));
+                &Changes { everything: true, ..Changes::default() }, day(1), &mut checks);
             for (field, value) in changes {
                 let name = ["a", "b", "c"][field];
                 attrs.insert(name.into(), json!(value));
                 let facts = Facts { attributes: attrs.clone(), segments: vec![], events: vec![] };
-                set.evaluate_person(&facts, &mut members,
-                    &Changes { attributes: [name.to_string()].into(), ..Changes::default() }, day(1));
+                let changed = Changes { attributes: [name.to_string()].into(), ..Changes::default() };
+                set.evaluate_person(&facts, &mut members, &changed, day(1), &mut checks);
                 let mut scratch = BTreeSet::new();
-                set.evaluate_person(&facts, &mut scratch, &Changes { everything: true, ..Changes::default() }, day(1));
+                set.evaluate_person(&facts, &mut scratch, &Changes { everything: true, ..Changes::default() }, day(1), &mut BTreeMap::new());
                 prop_assert_eq!(&members, &scratch);
             }
         }

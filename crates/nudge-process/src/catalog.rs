@@ -49,7 +49,12 @@ pub struct Catalog {
     segment_events: BTreeMap<String, Option<DurationMs>>,
     /// The names whose data a segment's `where` filter reads, with how far back.
     segment_event_data: BTreeMap<String, Option<DurationMs>>,
+    /// The same two, per data-driven segment.
+    reads_by_segment: BTreeMap<i64, (Lookbacks, Lookbacks)>,
 }
+
+/// Event names with how far back they are read (`None`: all of time).
+type Lookbacks = BTreeMap<String, Option<DurationMs>>;
 
 impl Catalog {
     pub fn is_computed(&self, attribute: &str) -> bool {
@@ -78,11 +83,22 @@ impl Catalog {
         self.segment_events.keys()
     }
 
-    /// The events a segment evaluation needs: each name from the longest window any
-    /// condition reads it over (all of it when one counts every such event), with data only
-    /// where a `where` filter reads it. Older events cannot change any answer.
-    pub fn segment_event_reads(&self, now: Timestamp) -> Vec<EventRead> {
-        event_reads(&self.segment_events, &self.segment_event_data, now)
+    /// The events an evaluation of these segments needs: each name from the longest window
+    /// any of their conditions reads it over (all of it when one counts every such event),
+    /// with data only where a `where` filter reads it. Older events cannot change any answer.
+    pub fn segment_event_reads_for(
+        &self,
+        segments: &BTreeSet<i64>,
+        now: Timestamp,
+    ) -> Vec<EventRead> {
+        let (mut times, mut data) = (Lookbacks::new(), Lookbacks::new());
+        for id in segments {
+            if let Some((their_times, their_data)) = self.reads_by_segment.get(id) {
+                merge_lookbacks(&mut times, their_times);
+                merge_lookbacks(&mut data, their_data);
+            }
+        }
+        event_reads(&times, &data, now)
     }
 
     /// The events a full evaluation of a person needs (every computed attribute recomputed
@@ -127,6 +143,7 @@ pub fn compile(
     let mut rules = Vec::new();
     let mut segment_events = BTreeMap::new();
     let mut segment_event_data = BTreeMap::new();
+    let mut reads_by_segment = BTreeMap::new();
     for segment in segments {
         let Some(document) = &segment.conditions else {
             continue;
@@ -147,8 +164,12 @@ pub fn compile(
                 message: format!("there is no segment {missing}"),
             });
         }
-        collect_lookbacks(&condition, &mut segment_events, false);
-        collect_lookbacks(&condition, &mut segment_event_data, true);
+        let (mut times, mut data) = (Lookbacks::new(), Lookbacks::new());
+        collect_lookbacks(&condition, &mut times, false);
+        collect_lookbacks(&condition, &mut data, true);
+        merge_lookbacks(&mut segment_events, &times);
+        merge_lookbacks(&mut segment_event_data, &data);
+        reads_by_segment.insert(segment.id, (times, data));
         rules.push(SegmentRule {
             id: segment.id,
             condition,
@@ -196,6 +217,7 @@ pub fn compile(
         computed_definitions: computed.to_vec(),
         segment_events,
         segment_event_data,
+        reads_by_segment,
     })
 }
 
@@ -214,14 +236,26 @@ fn collect_lookbacks(
         }
         Condition::Not(inner) => collect_lookbacks(inner, into, data),
         Condition::Event(event) if !data || !event.filters.is_empty() => {
-            let entry = into.entry(event.name.clone()).or_insert(event.within);
-            *entry = match (*entry, event.within) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                _ => None,
-            };
+            merge_lookback(into, &event.name, event.within);
         }
         Condition::Event(_) | Condition::Segment { .. } | Condition::Attribute(_) => {}
     }
+}
+
+/// Adds every lookback of `from` to `into`.
+fn merge_lookbacks(into: &mut Lookbacks, from: &Lookbacks) {
+    for (name, lookback) in from {
+        merge_lookback(into, name, *lookback);
+    }
+}
+
+/// Reads `name` at least `lookback` far back (`None`: all of time) as well.
+fn merge_lookback(into: &mut Lookbacks, name: &str, lookback: Option<DurationMs>) {
+    let entry = into.entry(name.to_string()).or_insert(lookback);
+    *entry = match (*entry, lookback) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        _ => None,
+    };
 }
 
 /// Reads covering `times` (each name's events from its lookback) and `data` (the same with
@@ -360,7 +394,7 @@ mod tests {
         );
         let now = Timestamp::from_millis(100 * 86_400_000);
         assert_eq!(
-            catalog.segment_event_reads(now),
+            catalog.segment_event_reads_for(&BTreeSet::from([1, 2]), now),
             [EventRead {
                 names: vec!["Order Completed".to_string()],
                 since: Some(Timestamp::from_millis(70 * 86_400_000)),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use nudge_conditions::segments::Changes;
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_store::{Store, StoreResult};
+use nudge_store::{PersonSchedule, Store, StoreResult};
 
 use crate::person::{process_person, Moment, PersonWork};
 use crate::Catalog;
@@ -31,7 +31,7 @@ pub fn process_due_checks(
         for check in due {
             let Some(catalog) = catalogs.get(&check.ws) else {
                 // The workspace has no definitions left: nothing can change with time.
-                tx.set_person_schedule(check.ws, check.person, None)?;
+                tx.set_person_schedule(check.ws, check.person, &PersonSchedule::next(None))?;
                 continue;
             };
             let upto = match reached.get(&check.ws) {

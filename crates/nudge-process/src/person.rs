@@ -146,8 +146,13 @@ fn evaluate(
         events: mut stored,
     } = loaded;
     let person = state.key;
-    match schedule {
-        None => {
+    match &schedule {
+        // Never evaluated, or evaluated before segment checks were kept: everything, once.
+        None
+        | Some(PersonSchedule {
+            segment_checks: None,
+            ..
+        }) => {
             work.changes.everything = true;
             work.recompute_all = true;
         }
@@ -180,29 +185,27 @@ fn evaluate(
     }
 
     let set = &catalog.segments;
-    let affects_segments = !set.is_empty()
-        && (work.changes.everything
-            || work.changes.time
-            || work
-                .changes
-                .attributes
-                .iter()
-                .any(|a| set.reads_attribute(a))
-            || work.changes.events.iter().any(|e| set.reads_event(e)));
-    let mut next_check = computed.next_change;
-    if affects_segments {
+    // Only the segments the changes can affect read the person's events; the others keep
+    // their stored next change.
+    let affected = set.affected(&work.changes);
+    let mut checks = schedule
+        .as_ref()
+        .and_then(|s| s.segment_checks.clone())
+        .unwrap_or_default();
+    if !affected.is_empty() {
         let segments: BTreeSet<i64> = match segment_ids {
             Some(ids) => ids.into_iter().collect(),
             None => tx.person_segment_ids(ws, person)?.into_iter().collect(),
         };
-        let events = stored.read_all(tx, &catalog.segment_event_reads(now))?;
+        let reads = catalog.segment_event_reads_for(&affected, now);
+        let events = stored.read_all(tx, &reads)?;
         let mut members: BTreeSet<i64> = segments
             .iter()
             .copied()
             .filter(|id| catalog.definitions.get(id).is_some_and(|d| !d.manual()))
             .collect();
         let data = PersonData::for_person(state, segments, events);
-        let transitions = set.evaluate_person(&data, &mut members, &work.changes, now);
+        let transitions = set.evaluate_person(&data, &mut members, &work.changes, now, &mut checks);
         for (ids, entered) in [(&transitions.entered, true), (&transitions.exited, false)] {
             for &id in ids {
                 tx.set_segment_membership(ws, id, person, entered, now)?;
@@ -214,15 +217,15 @@ fn evaluate(
         }
         outcome.entered = transitions.entered;
         outcome.exited = transitions.exited;
-        next_check = earliest(next_check, transitions.next_check);
-    } else if let Some(previous) = schedule {
-        // Nothing a segment reads changed: their next moment stands.
-        next_check = earliest(next_check, previous.next_check.filter(|t| *t > now));
     }
     // A moment that is not in the future would fire again at once, forever.
-    let next_check = next_check.filter(|t| *t > now);
-    if schedule.is_none_or(|s| s.next_check != next_check) {
-        tx.set_person_schedule(ws, person, next_check)?;
+    let segments_next = checks.values().copied().filter(|t| *t > now).min();
+    let next = PersonSchedule {
+        next_check: earliest(computed.next_change, segments_next).filter(|t| *t > now),
+        segment_checks: Some(checks),
+    };
+    if schedule.as_ref() != Some(&next) {
+        tx.set_person_schedule(ws, person, &next)?;
     }
     Ok(outcome)
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::{person, Backend, Engine};
 use nudge_conditions::computed::{recompute, EventInput};
@@ -178,9 +178,13 @@ fn check_against_scratch(engine: &Engine) -> Result<(), TestCaseError> {
             everything: true,
             ..Changes::default()
         };
-        catalog
-            .segments
-            .evaluate_person(&data, &mut scratch, &everything, now);
+        catalog.segments.evaluate_person(
+            &data,
+            &mut scratch,
+            &everything,
+            now,
+            &mut BTreeMap::new(),
+        );
         let maintained: BTreeSet<i64> = store
             .person_segments(ws, key)
             .unwrap()

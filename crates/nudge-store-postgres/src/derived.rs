@@ -97,7 +97,7 @@ const DUMP: [(&str, &str); 12] = [
     ),
     (
         "person_schedules",
-        "SELECT p.cio_id, s.next_check FROM person_schedules s JOIN people p \
+        "SELECT p.cio_id, s.next_check, s.segment_checks FROM person_schedules s JOIN people p \
          ON p.workspace_id = s.workspace_id AND p.key = s.person_key \
          WHERE s.workspace_id = $1 ORDER BY p.cio_id",
     ),

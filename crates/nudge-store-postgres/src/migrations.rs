@@ -62,6 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "event_times_from_the_index",
         sql: include_str!("../migrations/0009_event_times_from_the_index.sql"),
     },
+    Migration {
+        version: 10,
+        name: "segment_checks",
+        sql: include_str!("../migrations/0010_segment_checks.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

@@ -16,7 +16,7 @@ use crate::write_tx::PgWriteTx;
 const PAGE_PEOPLE: &str = "SELECT key, cio_id, id, email, phone, attributes, attribute_times, \
      created_at, updated_at FROM people WHERE workspace_id = $1 AND key > $2 \
      ORDER BY key LIMIT $3";
-const PAGE_SCHEDULES: &str = "SELECT person_key, next_check FROM person_schedules \
+const PAGE_SCHEDULES: &str = "SELECT person_key, next_check, segment_checks FROM person_schedules \
      WHERE workspace_id = $1 AND person_key BETWEEN $2 AND $3";
 const PAGE_COMPUTED_STATES: &str = "SELECT person_key, states FROM computed_states \
      WHERE workspace_id = $1 AND person_key BETWEEN $2 AND $3";
@@ -76,10 +76,8 @@ pub(crate) fn people_page(
 
     for row in tx.query(PAGE_SCHEDULES, &range)? {
         if let Some(&i) = at.get(&column::<i64>(&row, 0)?) {
-            let next: Option<i64> = column(&row, 1)?;
-            page[i].schedule = Some(PersonSchedule {
-                next_check: next.map(Timestamp::from_millis),
-            });
+            let checks: Option<&str> = column(&row, 2)?;
+            page[i].schedule = Some(PersonSchedule::from_columns(column(&row, 1)?, checks)?);
         }
     }
     for row in tx.query(PAGE_COMPUTED_STATES, &range)? {

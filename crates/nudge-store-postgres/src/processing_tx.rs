@@ -31,11 +31,12 @@ const SET_COMPUTED_STATES: &str = "INSERT INTO computed_states (workspace_id, pe
      ON CONFLICT (workspace_id, person_key) DO UPDATE SET states = excluded.states";
 const FORGET_COMPUTED_STATES: &str =
     "DELETE FROM computed_states WHERE workspace_id = $1 AND person_key = $2";
-const PERSON_SCHEDULE: &str =
-    "SELECT next_check FROM person_schedules WHERE workspace_id = $1 AND person_key = $2";
+const PERSON_SCHEDULE: &str = "SELECT next_check, segment_checks FROM person_schedules \
+     WHERE workspace_id = $1 AND person_key = $2";
 const SET_PERSON_SCHEDULE: &str = "INSERT INTO person_schedules (workspace_id, person_key, \
-     next_check) VALUES ($1, $2, $3) \
-     ON CONFLICT (workspace_id, person_key) DO UPDATE SET next_check = excluded.next_check";
+     next_check, segment_checks) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (workspace_id, person_key) DO UPDATE SET next_check = excluded.next_check, \
+     segment_checks = excluded.segment_checks";
 /// Read from the partial index alone. SKIP LOCKED: checks another node's processor is
 /// evaluating right now are left to it rather than waited for.
 const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM person_schedules \
@@ -138,21 +139,23 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         let Some(row) = self.query_opt(PERSON_SCHEDULE, &[&ws.0, &person.0])? else {
             return Ok(None);
         };
-        let next_check: Option<i64> = column(&row, 0)?;
-        Ok(Some(PersonSchedule {
-            next_check: next_check.map(Timestamp::from_millis),
-        }))
+        let checks: Option<&str> = column(&row, 1)?;
+        PersonSchedule::from_columns(column(&row, 0)?, checks).map(Some)
     }
 
     fn set_person_schedule(
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        next_check: Option<Timestamp>,
+        schedule: &PersonSchedule,
     ) -> StoreResult<()> {
-        let next_check = next_check.map(Timestamp::millis);
-        self.run(SET_PERSON_SCHEDULE, &[&ws.0, &person.0, &next_check])
-            .map(drop)
+        let next_check = schedule.next_check.map(Timestamp::millis);
+        let checks = schedule.segment_checks_column();
+        self.run(
+            SET_PERSON_SCHEDULE,
+            &[&ws.0, &person.0, &next_check, &checks],
+        )
+        .map(drop)
     }
 
     fn due_checks(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<DueCheck>> {

@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "event_times_from_the_index",
         sql: include_str!("../migrations/0010_event_times_from_the_index.sql"),
     },
+    Migration {
+        version: 11,
+        name: "segment_checks",
+        sql: include_str!("../migrations/0011_segment_checks.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

@@ -16,7 +16,7 @@ use crate::read::limit;
 const PAGE_PEOPLE: &str = "SELECT key, cio_id, id, email, phone, attributes, attribute_times, \
      created_at, updated_at FROM people WHERE workspace_id = ?1 AND key > ?2 \
      ORDER BY key LIMIT ?3";
-const PAGE_SCHEDULES: &str = "SELECT person_key, next_check FROM person_schedules \
+const PAGE_SCHEDULES: &str = "SELECT person_key, next_check, segment_checks FROM person_schedules \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3";
 const PAGE_COMPUTED_STATES: &str = "SELECT person_key, states FROM computed_states \
      WHERE workspace_id = ?1 AND person_key BETWEEN ?2 AND ?3";
@@ -79,23 +79,21 @@ pub(crate) fn people_page(
         .collect();
     let person = |key: i64| at.get(&key).copied();
 
-    each_row(
+    let schedules = each_row(
         conn,
         PAGE_SCHEDULES,
         params![range.0, range.1, range.2],
         |row| {
-            let (key, next): (i64, Option<i64>) = (row.get(0)?, row.get(1)?);
-            Ok((key, next))
+            let columns: (i64, Option<i64>, Option<String>) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
+            Ok(columns)
         },
-    )?
-    .into_iter()
-    .for_each(|(key, next)| {
+    )?;
+    for (key, next, checks) in schedules {
         if let Some(i) = person(key) {
-            page[i].schedule = Some(PersonSchedule {
-                next_check: next.map(Timestamp::from_millis),
-            });
+            page[i].schedule = Some(PersonSchedule::from_columns(next, checks.as_deref())?);
         }
-    });
+    }
     let states = each_row(
         conn,
         PAGE_COMPUTED_STATES,

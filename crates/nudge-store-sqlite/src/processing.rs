@@ -45,11 +45,12 @@ const SET_COMPUTED_STATES: &str = "INSERT INTO computed_states (workspace_id, pe
      ON CONFLICT (workspace_id, person_key) DO UPDATE SET states = excluded.states";
 const FORGET_COMPUTED_STATES: &str =
     "DELETE FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2";
-const PERSON_SCHEDULE: &str = "SELECT next_check FROM person_schedules \
+const PERSON_SCHEDULE: &str = "SELECT next_check, segment_checks FROM person_schedules \
      WHERE workspace_id = ?1 AND person_key = ?2";
 const SET_PERSON_SCHEDULE: &str = "INSERT INTO person_schedules (workspace_id, person_key, \
-     next_check) VALUES (?1, ?2, ?3) \
-     ON CONFLICT (workspace_id, person_key) DO UPDATE SET next_check = excluded.next_check";
+     next_check, segment_checks) VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (workspace_id, person_key) DO UPDATE SET next_check = excluded.next_check, \
+     segment_checks = excluded.segment_checks";
 const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM person_schedules \
      WHERE next_check <= ?1 ORDER BY next_check, workspace_id, person_key LIMIT ?2";
 const NEXT_SCHEDULED_CHECK: &str =
@@ -243,30 +244,33 @@ impl ProcessingTx for SqliteWriteTx<'_> {
         ws: WorkspaceId,
         person: PersonKey,
     ) -> StoreResult<Option<PersonSchedule>> {
-        let next_check: Option<Option<i64>> = self
+        let columns: Option<(Option<i64>, Option<String>)> = self
             .conn()
             .prepare_cached(PERSON_SCHEDULE)
             .and_then(|mut stmt| {
-                stmt.query_row(params![ws.0, person.0], |row| row.get(0))
-                    .optional()
+                stmt.query_row(params![ws.0, person.0], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
             })
             .map_err(from_sqlite)?;
-        Ok(next_check.map(|next| PersonSchedule {
-            next_check: next.map(Timestamp::from_millis),
-        }))
+        columns
+            .map(|(next, checks)| PersonSchedule::from_columns(next, checks.as_deref()))
+            .transpose()
     }
 
     fn set_person_schedule(
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        next_check: Option<Timestamp>,
+        schedule: &PersonSchedule,
     ) -> StoreResult<()> {
-        let next = next_check.map(Timestamp::millis);
+        let next = schedule.next_check.map(Timestamp::millis);
+        let checks = schedule.segment_checks_column();
         run(
             self.conn(),
             SET_PERSON_SCHEDULE,
-            params![ws.0, person.0, next],
+            params![ws.0, person.0, next, checks],
         )
     }
 

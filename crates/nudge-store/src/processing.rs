@@ -149,9 +149,47 @@ pub struct StoredEvent {
 /// The processor's bookkeeping for one person it has evaluated: when time alone could next
 /// change one of their memberships or computed attributes. A person without one has never
 /// been evaluated, so their first evaluation covers every segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonSchedule {
     pub next_check: Option<Timestamp>,
+    /// Per time-driven segment, when time alone next changes the person's answer, so an
+    /// evaluation that re-evaluates other segments keeps it without reading its data. `None`
+    /// for a schedule recorded before these were kept: the next evaluation covers every
+    /// segment.
+    pub segment_checks: Option<std::collections::BTreeMap<i64, Timestamp>>,
+}
+
+impl PersonSchedule {
+    /// A schedule with only a next check (and no segment checks pending).
+    pub fn next(next_check: Option<Timestamp>) -> Self {
+        PersonSchedule {
+            next_check,
+            segment_checks: Some(Default::default()),
+        }
+    }
+
+    /// From the stored columns: the next check in ms, and the segment checks as a JSON
+    /// object by segment id (NULL before they were kept).
+    pub fn from_columns(
+        next_check: Option<i64>,
+        segment_checks: Option<&str>,
+    ) -> Result<Self, crate::StoreError> {
+        let segment_checks = segment_checks
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| crate::StoreError::Corrupt(format!("segment checks: {e}")))?;
+        Ok(PersonSchedule {
+            next_check: next_check.map(Timestamp::from_millis),
+            segment_checks,
+        })
+    }
+
+    /// The segment checks as stored.
+    pub fn segment_checks_column(&self) -> Option<String> {
+        self.segment_checks
+            .as_ref()
+            .map(|checks| serde_json::to_string(checks).expect("a map of integers encodes as JSON"))
+    }
 }
 
 /// Which of a person's events a read brings: these names, with timestamp at or after `since`
@@ -322,7 +360,7 @@ pub trait ProcessingTx {
         &mut self,
         ws: WorkspaceId,
         person: PersonKey,
-        next_check: Option<Timestamp>,
+        schedule: &PersonSchedule,
     ) -> StoreResult<()>;
     /// Checks due at or before `now`, earliest first, at most `limit`, any workspace.
     fn due_checks(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<DueCheck>>;

@@ -3,7 +3,7 @@
 
 use super::segment_definitions::{data_driven_segment, manual_segment};
 use super::{activity, at, next_seq, person, workspace, write};
-use crate::{EventRead, Store, StoredEvent};
+use crate::{EventRead, PersonSchedule, Store, StoredEvent};
 use nudge_core::{ActivityKind, PersonKey};
 use serde_json::json;
 
@@ -79,13 +79,22 @@ pub fn people_pages_bring_what_the_per_person_reads_bring(store: &dyn Store) {
                 tx.record_activity(lumen, key, &recorded, next_seq(), recorded.timestamp)?;
             }
             if i % 2 == 0 {
-                tx.set_person_schedule(lumen, key, Some(at(1_000 + i as i64)))?;
+                let schedule = PersonSchedule {
+                    next_check: Some(at(1_000 + i as i64)),
+                    segment_checks: Some([(dynamic, at(1_000 + i as i64))].into()),
+                };
+                tx.set_person_schedule(lumen, key, &schedule)?;
                 let states = [("ltv".to_string(), json!({"sum": i}))].into();
                 tx.set_computed_states(lumen, key, &states)?;
                 tx.set_segment_membership(lumen, dynamic, key, true, at(5))?;
             }
             if i == 1 {
-                tx.set_person_schedule(lumen, key, None)?;
+                // Recorded before segment checks were kept.
+                let schedule = PersonSchedule {
+                    next_check: None,
+                    segment_checks: None,
+                };
+                tx.set_person_schedule(lumen, key, &schedule)?;
                 let states = [("orders".to_string(), json!(2))].into();
                 tx.set_computed_states(lumen, key, &states)?;
                 tx.set_segment_membership(lumen, manual, key, true, at(5))?;

@@ -74,7 +74,7 @@ fn evaluate(
         .map(|(name, state)| (name.to_string(), state.clone()))
         .collect();
     tx.set_computed_states(ws, key, &states)?;
-    tx.set_person_schedule(ws, key, Some(at(next_check)))
+    tx.set_person_schedule(ws, key, &PersonSchedule::next(Some(at(next_check))))
 }
 
 fn sorted(mut ids: Vec<i64>) -> Vec<i64> {
@@ -163,9 +163,7 @@ pub fn move_person_data_moves_manual_memberships_and_transitions_only(store: &dy
                 (dynamic_from, true, 0)
             ],
             states: BTreeMap::from([("ltv".to_string(), json!({"sum": 9}))]),
-            schedule: Some(PersonSchedule {
-                next_check: Some(at(80))
-            }),
+            schedule: Some(PersonSchedule::next(Some(at(80)))),
         },
         "data-driven memberships, states and the schedule of `from` are dropped"
     );

@@ -7,9 +7,7 @@ use crate::{DueCheck, PersonSchedule, Store};
 use nudge_core::{PersonKey, WorkspaceId};
 
 fn schedule(next_check: Option<i64>) -> Option<PersonSchedule> {
-    Some(PersonSchedule {
-        next_check: next_check.map(at),
-    })
+    Some(PersonSchedule::next(next_check.map(at)))
 }
 
 fn due(ws: WorkspaceId, person: PersonKey, ms: i64) -> DueCheck {
@@ -27,7 +25,7 @@ fn due_checks(store: &dyn Store, now: i64, limit: usize) -> Vec<DueCheck> {
 fn set_schedules(store: &dyn Store, schedules: &[(WorkspaceId, PersonKey, Option<i64>)]) {
     write(store, |tx| {
         for (ws, key, next) in schedules {
-            tx.set_person_schedule(*ws, *key, next.map(at))?;
+            tx.set_person_schedule(*ws, *key, &PersonSchedule::next(next.map(at)))?;
         }
         Ok(())
     });
@@ -55,6 +53,30 @@ pub fn person_schedules_are_recorded_and_none_is_never_due(store: &dyn Store) {
     assert_eq!(read(lumen, ana), schedule(Some(400)), "replaced");
     set_schedules(store, &[(lumen, ana, None)]);
     assert_eq!(read(lumen, ana), schedule(None));
+
+    let with_checks = PersonSchedule {
+        next_check: Some(at(700)),
+        segment_checks: Some([(3, at(700)), (11, at(9_000))].into()),
+    };
+    write(store, |tx| tx.set_person_schedule(lumen, bob, &with_checks));
+    assert_eq!(
+        read(lumen, bob),
+        Some(with_checks),
+        "segment checks round trip"
+    );
+    let legacy = PersonSchedule {
+        next_check: Some(at(800)),
+        segment_checks: None,
+    };
+    write(store, |tx| tx.set_person_schedule(lumen, bob, &legacy));
+    assert_eq!(
+        read(lumen, bob),
+        Some(legacy),
+        "none kept is not an empty set"
+    );
+    write(store, |tx| {
+        tx.set_person_schedule(lumen, bob, &PersonSchedule::next(None))
+    });
     assert!(due_checks(store, i64::MAX, 10).is_empty());
     assert_eq!(store.next_scheduled_check().unwrap(), None);
 }
