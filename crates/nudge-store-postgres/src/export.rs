@@ -6,11 +6,11 @@ use nudge_core::{PersonKey, PersonState, Timestamp, WorkspaceId};
 use nudge_store::{
     ExportEnd, ExportJob, ExportScope, ExportStatus, ExportedEvent, NewExport, StoreResult,
 };
-use postgres::{GenericClient, Row};
+use postgres::GenericClient;
 
 use crate::errors::{column, corrupt, pg};
 use crate::event_rows::to_json;
-use crate::read::json_map;
+use crate::read::person_from_row;
 use crate::Statements;
 
 const PEOPLE_PAGE: &str = "SELECT p.key, p.cio_id, p.id, p.email, p.phone, p.attributes, \
@@ -84,25 +84,7 @@ pub(crate) fn people_page(
         }
     }
     .map_err(pg)?;
-    rows.iter().map(person_state).collect()
-}
-
-/// Decodes `key, cio_id, id, email, phone, attributes, attribute_times, created_at,
-/// updated_at`.
-fn person_state(row: &Row) -> StoreResult<PersonState> {
-    let attribute_times: &str = column(row, 6)?;
-    Ok(PersonState {
-        key: PersonKey(column(row, 0)?),
-        cio_id: column(row, 1)?,
-        id: column(row, 2)?,
-        email: column(row, 3)?,
-        phone: column(row, 4)?,
-        attributes: json_map(column(row, 5)?, "person attributes")?,
-        attribute_times: serde_json::from_str(attribute_times)
-            .map_err(|e| corrupt("person attribute_times", e))?,
-        created_at: Timestamp::from_millis(column(row, 7)?),
-        updated_at: Timestamp::from_millis(column(row, 8)?),
-    })
+    rows.iter().map(person_from_row).collect()
 }
 
 pub(crate) fn events_page(
