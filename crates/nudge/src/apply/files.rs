@@ -62,23 +62,9 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<Result<Vec<Located>, Vec<String>>>
         let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        let documents = match documents(&relative, &text) {
-            Ok(documents) => documents,
-            Err(problem) => {
-                problems.push(problem);
-                continue;
-            }
-        };
-        for (index, value) in documents.into_iter().enumerate() {
-            let origin = Origin {
-                file: relative.clone(),
-                document: index + 1,
-            };
-            match definition(value) {
-                Ok(definition) => found.push(Located { origin, definition }),
-                Err(problem) => problems.push(format!("{origin}: {problem}")),
-            }
-        }
+        let (definitions, file_problems) = parse_file(&relative, &text);
+        found.extend(definitions);
+        problems.extend(file_problems);
     }
     problems.extend(duplicates(&found));
     Ok(if problems.is_empty() {
@@ -86,6 +72,28 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<Result<Vec<Located>, Vec<String>>>
     } else {
         Err(problems)
     })
+}
+
+/// The definitions in one file's `text` and the problems found in it; `file` names it in
+/// problems, and its extension says whether it is JSON or YAML.
+pub fn parse_file(file: &Path, text: &str) -> (Vec<Located>, Vec<String>) {
+    let documents = match documents(file, text) {
+        Ok(documents) => documents,
+        Err(problem) => return (Vec::new(), vec![problem]),
+    };
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for (index, value) in documents.into_iter().enumerate() {
+        let origin = Origin {
+            file: file.to_path_buf(),
+            document: index + 1,
+        };
+        match definition(value) {
+            Ok(definition) => found.push(Located { origin, definition }),
+            Err(problem) => problems.push(format!("{origin}: {problem}")),
+        }
+    }
+    (found, problems)
 }
 
 /// Definition files under `dir`, recursively; hidden files and directories are skipped.

@@ -6,7 +6,7 @@
 //! `nudge workspace`, it opens the store directly; a running server's processor picks the
 //! changes up on its own.
 
-mod files;
+pub mod files;
 mod plan;
 
 use std::collections::{BTreeSet, HashMap};

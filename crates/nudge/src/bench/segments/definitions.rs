@@ -3,29 +3,33 @@
 //! conditions, plus the latency probe's segment. Stores definitions only; evaluates nothing.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::Context;
 use nudge_core::{Timestamp, WorkspaceId};
 use nudge_store::{EventRead, NewSegment, Store};
 use serde_json::{json, Value};
 
+use crate::apply::files::{self, Definition};
+
 /// The attribute the latency probe toggles, and the name of the segment that reads it.
 pub(super) const PROBE_ATTRIBUTE: &str = "bench_probe";
 const PROBE_SEGMENT: &str = "Latency probe";
 
-/// The d2c brand's computed attributes, as `examples/d2c/definitions/computed.yaml` defines
-/// them (the file `nudge apply` takes, without its `kind` and `format` keys).
+/// The d2c brand's computed attributes, read from `examples/d2c/definitions/computed.yaml` as
+/// `nudge apply` reads it.
 fn computed() -> Vec<Value> {
-    use serde::Deserialize;
     const D2C: &str = include_str!("../../../../../examples/d2c/definitions/computed.yaml");
-    serde_norway::Deserializer::from_str(D2C)
-        .map(|document| {
-            let mut value = Value::deserialize(document).expect("the d2c example is valid YAML");
-            if let Some(map) = value.as_object_mut() {
-                map.remove("kind");
-                map.remove("format");
-            }
-            value
+    let (definitions, problems) = files::parse_file(Path::new("computed.yaml"), D2C);
+    assert!(
+        problems.is_empty(),
+        "the d2c example is valid: {problems:?}"
+    );
+    definitions
+        .into_iter()
+        .filter_map(|located| match located.definition {
+            Definition::Computed { definition, .. } => Some(definition),
+            Definition::Segment { .. } => None,
         })
         .collect()
 }
