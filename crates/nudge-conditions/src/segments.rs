@@ -111,10 +111,6 @@ impl SegmentSet {
         self.by_event.contains_key(name)
     }
 
-    pub fn reads_attribute(&self, name: &str) -> bool {
-        self.by_attribute.contains_key(name)
-    }
-
     /// The segments an evaluation with `changes` may re-evaluate: those the changes touch and
     /// every segment that reads one of them, however indirectly. Only these read the
     /// person's data; the others keep their stored next change.
