@@ -46,8 +46,13 @@ pub(crate) fn matching_events<'a>(
     let since = event.within.map(|d| now.minus_millis(d));
     facts.events(&event.name).into_iter().filter(move |e| {
         since.is_none_or(|s| e.timestamp > s && e.timestamp <= now)
-            && event.filters.iter().all(|f| filter_holds(f, e.data, now))
+            && filters_match(&event.filters, e.data, now)
     })
+}
+
+/// Whether every filter holds on `data` (an event's data, as in a `where` list).
+pub fn filters_match(filters: &[AttributeFilter], data: &JsonMap, now: Timestamp) -> bool {
+    filters.iter().all(|f| filter_holds(f, data, now))
 }
 
 pub(crate) fn filter_holds(filter: &AttributeFilter, root: &JsonMap, now: Timestamp) -> bool {
@@ -204,6 +209,28 @@ pub(crate) mod tests {
             &p,
             now,
             true,
+        );
+    }
+
+    #[test]
+    fn filters_match_needs_every_filter() {
+        let filters = crate::parse_filters(
+            &json!([{"field": "cart_value", "operator": "gt", "value": 60},
+                    {"field": "items[].category", "operator": "eq", "value": "serum"}]),
+            "",
+        )
+        .unwrap();
+        let data = |v: Value| v.as_object().unwrap().clone();
+        let now = day(1);
+        let both = data(json!({"cart_value": 84, "items": [{"category": "serum"}]}));
+        let cheap = data(json!({"cart_value": 40, "items": [{"category": "serum"}]}));
+        let other = data(json!({"cart_value": 84, "items": [{"category": "toner"}]}));
+        assert!(filters_match(&filters, &both, now));
+        assert!(!filters_match(&filters, &cheap, now));
+        assert!(!filters_match(&filters, &other, now));
+        assert!(
+            filters_match(&[], &JsonMap::new(), now),
+            "no filter: any data"
         );
     }
 

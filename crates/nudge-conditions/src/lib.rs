@@ -15,8 +15,8 @@ mod time_flip;
 
 pub use ast::{AttributeFilter, AttributeOp, Condition, CountOp, EventCondition};
 pub use duration::{parse_duration, DurationMs};
-pub use eval::{evaluate, EventFact, PersonFacts};
-pub use parse::{parse, ConditionError};
+pub use eval::{evaluate, filters_match, EventFact, PersonFacts};
+pub use parse::{parse, parse_filters, ConditionError};
 pub use path::FieldPath;
 pub use time_flip::next_change;
 

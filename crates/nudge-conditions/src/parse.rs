@@ -108,6 +108,19 @@ fn only_keys(map: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(),
     }
 }
 
+/// A `where` list (an array of attribute filters on an event's data), as in an event
+/// condition; `pointer` is where the list sits, so errors name `{pointer}/1/operator`.
+pub fn parse_filters(value: &Value, pointer: &str) -> Result<Vec<AttributeFilter>, ConditionError> {
+    let Some(items) = value.as_array() else {
+        return err(pointer, "where takes an array of filters");
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| filter(item, &format!("{pointer}/{i}")))
+        .collect()
+}
+
 /// `{"field", "operator", "value"?}`, for attributes and event `where` entries alike.
 fn filter(value: &Value, at: &str) -> Result<AttributeFilter, ConditionError> {
     let map = object(value, at, "an attribute filter")?;
@@ -237,12 +250,7 @@ fn event(value: &Value, at: &str) -> Result<EventCondition, ConditionError> {
     };
     let filters = match map.get("where") {
         None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| filter(item, &format!("{at}/where/{i}")))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return err(&format!("{at}/where"), "where takes an array of filters"),
+        Some(list) => parse_filters(list, &format!("{at}/where"))?,
     };
     let count = match map.get("count") {
         None => CountOp::Gte(1),
@@ -330,6 +338,26 @@ mod tests {
         );
         assert!(error(json!({"bogus": {}})).contains("unknown condition 'bogus'"));
         assert!(error(json!([1])).contains("must be an object"));
+    }
+
+    #[test]
+    fn where_lists_parse_on_their_own() {
+        let filters = parse_filters(
+            &json!([{"field": "cart_value", "operator": "gt", "value": 60},
+                    {"field": "cart_id", "operator": "exists"}]),
+            "/trigger/where",
+        )
+        .unwrap();
+        assert_eq!(filters.len(), 2);
+        assert_eq!(filters[0].op, AttributeOp::Gt(60.0));
+        let bad = parse_filters(
+            &json!([{"field": "a", "operator": "exists"}, {"field": "b", "operator": "gt"}]),
+            "/trigger/where",
+        )
+        .unwrap_err();
+        assert_eq!(bad.pointer, "/trigger/where/1/value");
+        let not_a_list = parse_filters(&json!({"field": "a"}), "/exit/0/where").unwrap_err();
+        assert_eq!(not_a_list.pointer, "/exit/0/where");
     }
 
     #[test]
