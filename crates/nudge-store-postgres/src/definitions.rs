@@ -1,17 +1,22 @@
 //! [`Definitions`] on [`PostgresStore`]: each call on a pooled connection, each change in its
 //! own transaction, which also raises the config version (one counter row, whose lock orders
 //! definition changes). The statements live with their subjects (`segment_catalogue`,
-//! `computed_catalogue`, `processor_reads`); this module holds what they share.
+//! `computed_catalogue`, `documents`, `processor_reads`, `journeys`, `journey_records`); this
+//! module holds what they share.
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Backfill, ComputedDefinition, Definitions, NewSegment, SegmentDefinition, SegmentTransition,
-    StoreResult, StoredEvent,
+    Backfill, ComputedDefinition, Definitions, Document, DocumentKind, InstanceRow, JourneyCounter,
+    NewSegment, SegmentDefinition, SegmentTransition, StoreResult, StoredEvent, StoredJourneyEvent,
+    StoredMessage,
 };
 use postgres::{GenericClient, Row, Transaction};
 
 use crate::errors::{column, corrupt, pg};
-use crate::{computed_catalogue, processor_reads, segment_catalogue, PostgresStore, Statements};
+use crate::{
+    computed_catalogue, documents, journey_records, journeys, processor_reads, segment_catalogue,
+    PostgresStore, Statements,
+};
 
 const RAISE_CONFIG_VERSION: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
 const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
@@ -202,5 +207,101 @@ impl Definitions for PostgresStore {
             let next: Option<i64> = column(&row, 0)?;
             Ok(next.map(Timestamp::from_millis))
         })
+    }
+
+    fn documents(&self, ws: WorkspaceId, kind: DocumentKind) -> StoreResult<Vec<Document>> {
+        self.with_conn(|c, s| documents::latest_live(c, s, ws, kind))
+    }
+
+    fn document_versions(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+    ) -> StoreResult<Vec<Document>> {
+        self.with_conn(|c, s| documents::versions(c, s, ws, kind, name))
+    }
+
+    fn all_document_versions(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+    ) -> StoreResult<Vec<Document>> {
+        self.with_conn(|c, s| documents::all_versions(c, s, ws, kind))
+    }
+
+    fn put_document(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+        body: &serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<Document> {
+        self.in_transaction(|tx, s| documents::put(tx, s, ws, kind, name, body, now))
+    }
+
+    fn delete_document(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.in_transaction(|tx, s| documents::delete(tx, s, ws, kind, name, now))
+    }
+
+    fn next_instance_wake(&self) -> StoreResult<Option<Timestamp>> {
+        self.with_conn(journeys::next_instance_wake)
+    }
+
+    fn journey_events(
+        &self,
+        ws: WorkspaceId,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredJourneyEvent>> {
+        self.with_conn(|c, s| journey_records::journey_events(c, s, ws, after_id, limit))
+    }
+
+    fn person_journey_events(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredJourneyEvent>> {
+        self.with_conn(|c, s| {
+            journey_records::person_journey_events(c, s, ws, person, before_id, limit)
+        })
+    }
+
+    fn journey_counters(&self, ws: WorkspaceId, journey: &str) -> StoreResult<Vec<JourneyCounter>> {
+        self.with_conn(|c, s| journey_records::counters(c, s, ws, journey))
+    }
+
+    fn waiting_instances(
+        &self,
+        ws: WorkspaceId,
+        journey: &str,
+    ) -> StoreResult<Vec<(i64, Option<String>, u64)>> {
+        self.with_conn(|c, s| journeys::waiting_instances(c, s, ws, journey))
+    }
+
+    fn person_instances_view(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Vec<InstanceRow>> {
+        self.with_conn(|c, s| journeys::person_instances_view(c, s, ws, person))
+    }
+
+    fn outbox(
+        &self,
+        ws: WorkspaceId,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        self.with_conn(|c, s| journey_records::outbox(c, s, ws, after_id, limit))
     }
 }

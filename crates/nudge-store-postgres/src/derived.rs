@@ -16,7 +16,12 @@ const LOG_EXTENT: &str = "SELECT count(*), max(\"offset\") FROM event_log \
      WHERE workspace_id = $1 AND \"offset\" > $2";
 
 /// Every table derived from the log, children before the people and objects they reference.
-const RESET: [&str; 13] = [
+/// Documents and the journey outbox are not derived (re-deriving must not send a message
+/// again).
+const RESET: [&str; 16] = [
+    "DELETE FROM journey_instances WHERE workspace_id = $1",
+    "DELETE FROM journey_events WHERE workspace_id = $1",
+    "DELETE FROM journey_counters WHERE workspace_id = $1",
     "DELETE FROM relationships WHERE workspace_id = $1",
     "DELETE FROM segment_members WHERE workspace_id = $1",
     "DELETE FROM segment_transitions WHERE workspace_id = $1",

@@ -7,9 +7,12 @@ mod admin;
 mod computed_catalogue;
 mod definitions;
 mod derived;
+mod documents;
 mod errors;
 mod event_rows;
 mod export;
+mod journey_records;
+mod journeys;
 mod marks;
 mod migrations;
 mod objects;
@@ -356,7 +359,32 @@ impl Statements {
         self.0.insert(sql, statement.clone());
         Ok(statement)
     }
+
+    /// Runs the prepared `sql` and returns its rows.
+    pub(crate) fn query(
+        &mut self,
+        client: &mut impl GenericClient,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> StoreResult<Vec<postgres::Row>> {
+        let statement = self.get(client, sql)?;
+        client.query(&statement, params).map_err(pg)
+    }
+
+    /// Runs the prepared `sql` and returns how many rows it changed.
+    pub(crate) fn execute(
+        &mut self,
+        client: &mut impl GenericClient,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> StoreResult<u64> {
+        let statement = self.get(client, sql)?;
+        client.execute(&statement, params).map_err(pg)
+    }
 }
+
+/// Statement parameters.
+pub(crate) type Params<'p> = [&'p (dyn postgres::types::ToSql + Sync)];
 
 /// `r2d2_postgres`'s manager, with a statement cache attached to every connection.
 struct Manager(PostgresConnectionManager<NoTls>);

@@ -67,6 +67,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "segment_checks",
         sql: include_str!("../migrations/0010_segment_checks.sql"),
     },
+    Migration {
+        version: 11,
+        name: "journeys",
+        sql: include_str!("../migrations/0011_journeys.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

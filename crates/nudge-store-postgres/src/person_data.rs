@@ -2,13 +2,15 @@
 //! keeps. Every statement reaches the person's rows through an index that starts with
 //! (workspace_id, person_key) (`plans.rs` checks); all run inside the write transaction.
 
-use nudge_core::{PersonKey, WorkspaceId};
+use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{MovedData, StoreResult};
 
+use crate::journeys;
 use crate::write_tx::PgWriteTx;
 
 // Data-modifying CTEs all run to completion and foreign keys are checked at the end of the
-// statement: nine deletes in one round trip.
+// statement: ten deletes in one round trip. The person's journey timeline and outbox messages
+// stay: they are the record of what happened.
 const DELETE_PERSON: &str = "WITH \
      identifiers_gone AS (DELETE FROM identifiers WHERE workspace_id = $1 AND person_key = $2), \
      devices_gone AS (DELETE FROM devices WHERE workspace_id = $1 AND person_key = $2), \
@@ -18,7 +20,9 @@ const DELETE_PERSON: &str = "WITH \
                           WHERE workspace_id = $1 AND person_key = $2), \
      states_gone AS (DELETE FROM computed_states WHERE workspace_id = $1 AND person_key = $2), \
      schedule_gone AS (DELETE FROM person_schedules WHERE workspace_id = $1 AND person_key = $2), \
-     related_gone AS (DELETE FROM relationships WHERE workspace_id = $1 AND person_key = $2) \
+     related_gone AS (DELETE FROM relationships WHERE workspace_id = $1 AND person_key = $2), \
+     instances_gone AS (DELETE FROM journey_instances \
+                        WHERE workspace_id = $1 AND person_key = $2) \
      DELETE FROM people WHERE key = $2 AND workspace_id = $1";
 /// Tables where `from` and `to` cannot clash (a device token belongs to one person) move by
 /// one UPDATE; the others first drop `from`'s rows that clash, keeping `to`'s own, then move
@@ -70,6 +74,7 @@ pub(crate) fn move_to(
     ws: WorkspaceId,
     from: PersonKey,
     to: PersonKey,
+    now: Timestamp,
 ) -> StoreResult<MovedData> {
     // Moving onto oneself must not run the clash clean-up, which would delete everything.
     if from == to {
@@ -82,6 +87,8 @@ pub(crate) fn move_to(
     for sql in DROP_MERGED_AWAY {
         tx.run(sql, &[&ws.0, &from.0])?;
     }
+    let (instances, instances_closed) =
+        journeys::move_journeys(tx.tx, tx.statements, ws, from, to, now)?;
     // The UPDATEs count what moved; the DELETEs (clashes, at 3 and 5) what stayed behind.
     Ok(MovedData {
         identifiers: counts[0],
@@ -89,5 +96,7 @@ pub(crate) fn move_to(
         devices: counts[2],
         segment_memberships: counts[4],
         relationships: counts[6],
+        instances,
+        instances_closed,
     })
 }

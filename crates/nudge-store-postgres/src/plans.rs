@@ -11,9 +11,9 @@ use postgres::{Client, NoTls};
 
 use crate::test_database::TestDatabase;
 use crate::{
-    admin, computed_catalogue, definitions, derived, event_rows, export, marks, objects,
-    person_data, processing_tx, processor_reads, read, rejections, segment_catalogue, suppressions,
-    write_tx, PostgresStore,
+    admin, computed_catalogue, definitions, derived, documents, event_rows, export,
+    journey_records, journeys, marks, objects, person_data, processing_tx, processor_reads, read,
+    rejections, segment_catalogue, suppressions, write_tx, PostgresStore,
 };
 
 /// A sample argument of the type the server inferred for a parameter.
@@ -116,7 +116,10 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(processing_tx::statements())
         .chain(crate::page::statements())
         .chain(person_data::statements())
-        .chain(suppressions::statements());
+        .chain(suppressions::statements())
+        .chain(documents::statements())
+        .chain(journeys::statements())
+        .chain(journey_records::statements());
     let mut checked = 0;
     for sql in statements.filter(|sql| !full_reads.contains(sql)) {
         let plan = plan(&mut client, sql);

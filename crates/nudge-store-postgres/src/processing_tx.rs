@@ -1,22 +1,23 @@
 //! [`ProcessingTx`] on the write transaction: the log processor's watermark, a person's segment
-//! ids, transitions, fold states and schedule, the due checks of every workspace, and backfill
-//! pages and progress. Every statement reaches its rows by key or index (`plans.rs` checks);
+//! ids, transitions, fold states and schedule, the due checks of every workspace, backfill
+//! pages and progress, and journey instances, timeline and outbox (`journeys`,
+//! `journey_records`). Every statement reaches its rows by key or index (`plans.rs` checks);
 //! commit and rollback belong to `PostgresStore::write`.
 
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Backfill, DueCheck, EventRead, PagedPerson, PersonSchedule, ProcessingTx, StoreResult,
-    StoredEvent,
+    Backfill, DueCheck, DueInstance, EventRead, InstanceRow, JourneyEvent, OutboxMessage,
+    PagedPerson, PersonSchedule, ProcessingTx, StoreResult, StoredEvent,
 };
 
 use crate::definitions::backfill_params;
 use crate::errors::{column, corrupt};
 use crate::event_rows::to_json;
-use crate::processor_reads;
 use crate::segment_catalogue::as_limit;
 use crate::write_tx::PgWriteTx;
+use crate::{journey_records, journeys, processor_reads};
 
 const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, \"offset\") \
      VALUES ($1, $2) ON CONFLICT (workspace_id) DO UPDATE SET \"offset\" = excluded.\"offset\"";
@@ -74,6 +75,14 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
 
     fn set_processed_offset(&mut self, ws: WorkspaceId, offset: i64) -> StoreResult<()> {
         self.run(SET_PROCESSED_OFFSET, &[&ws.0, &offset]).map(drop)
+    }
+
+    fn person_identifiers(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Vec<nudge_core::Identifier>> {
+        crate::read::person_identifiers(self.tx, self.statements, ws, person)
     }
 
     fn person_segment_ids(&mut self, ws: WorkspaceId, person: PersonKey) -> StoreResult<Vec<i64>> {
@@ -203,5 +212,57 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         let params: [&(dyn postgres::types::ToSql + Sync); 6] =
             [&ws.0, &name, &complete, &after, &done, &total];
         self.run(SET_COMPUTED_BACKFILL, &params).map(drop)
+    }
+
+    fn insert_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<i64> {
+        journeys::insert(self.tx, self.statements, ws, row)
+    }
+
+    fn update_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<()> {
+        journeys::update(self.tx, self.statements, ws, row)
+    }
+
+    fn instance(&mut self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>> {
+        journeys::instance(self.tx, self.statements, ws, id)
+    }
+
+    fn person_instances(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InstanceRow>> {
+        journeys::person_instances(self.tx, self.statements, ws, person, now)
+    }
+
+    fn live_instance(
+        &mut self,
+        ws: WorkspaceId,
+        journey: &str,
+        person: PersonKey,
+        key: &str,
+    ) -> StoreResult<Option<InstanceRow>> {
+        journeys::live_instance(self.tx, self.statements, ws, journey, person, key)
+    }
+
+    fn last_entry(
+        &mut self,
+        ws: WorkspaceId,
+        journey: &str,
+        person: PersonKey,
+    ) -> StoreResult<Option<Timestamp>> {
+        journeys::last_entry(self.tx, self.statements, ws, journey, person)
+    }
+
+    fn due_instances(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<DueInstance>> {
+        journeys::due_instances(self.tx, self.statements, now, limit)
+    }
+
+    fn record_journey_event(&mut self, ws: WorkspaceId, event: &JourneyEvent) -> StoreResult<i64> {
+        journey_records::record(self.tx, self.statements, ws, event)
+    }
+
+    fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {
+        journey_records::enqueue(self.tx, self.statements, ws, message)
     }
 }

@@ -168,6 +168,23 @@ pub(crate) fn person_from_row(row: &Row) -> StoreResult<PersonState> {
     })
 }
 
+/// Every identifier that resolves to the person, sorted.
+pub(crate) fn person_identifiers(
+    client: &mut impl GenericClient,
+    statements: &mut Statements,
+    ws: WorkspaceId,
+    key: PersonKey,
+) -> StoreResult<Vec<Identifier>> {
+    let statement = statements.get(client, PERSON_IDENTIFIERS)?;
+    let rows = client.query(&statement, &[&ws.0, &key.0]).map_err(pg)?;
+    let mut identifiers = rows
+        .iter()
+        .map(|row| identifier(column(row, 0)?, column(row, 1)?))
+        .collect::<StoreResult<Vec<_>>>()?;
+    identifiers.sort();
+    Ok(identifiers)
+}
+
 pub(crate) fn person_view(
     client: &mut impl GenericClient,
     statements: &mut Statements,
@@ -177,13 +194,7 @@ pub(crate) fn person_view(
     let Some(state) = load_person(client, statements, ws, key)? else {
         return Ok(None);
     };
-    let statement = statements.get(client, PERSON_IDENTIFIERS)?;
-    let rows = client.query(&statement, &[&ws.0, &key.0]).map_err(pg)?;
-    let mut identifiers = rows
-        .iter()
-        .map(|row| identifier(column(row, 0)?, column(row, 1)?))
-        .collect::<StoreResult<Vec<_>>>()?;
-    identifiers.sort();
+    let identifiers = person_identifiers(client, statements, ws, key)?;
 
     let statement = statements.get(client, PERSON_DEVICES)?;
     let rows = client.query(&statement, &[&ws.0, &key.0]).map_err(pg)?;

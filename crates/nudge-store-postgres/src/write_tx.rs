@@ -326,8 +326,9 @@ impl WriteTx for PgWriteTx<'_, '_> {
         ws: WorkspaceId,
         from: PersonKey,
         to: PersonKey,
+        now: Timestamp,
     ) -> StoreResult<MovedData> {
-        person_data::move_to(self, ws, from, to)
+        person_data::move_to(self, ws, from, to, now)
     }
 
     fn segment_is_manual(&mut self, ws: WorkspaceId, segment_id: i64) -> StoreResult<Option<bool>> {

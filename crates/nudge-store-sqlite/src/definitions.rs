@@ -1,14 +1,19 @@
 //! [`Definitions`] on [`SqliteStore`]: reads on the read pool, every definition change in one
 //! immediate transaction on the writer connection (so it raises the config version with it).
-//! The SQL lives in `segment_catalogue`, `computed_catalogue` and `processing`.
+//! The SQL lives in `segment_catalogue`, `computed_catalogue`, `documents`, `processing`,
+//! `journeys` and `journey_records`.
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    ComputedDefinition, Definitions, EventRead, NewSegment, SegmentDefinition, SegmentTransition,
-    StoreResult, StoredEvent,
+    ComputedDefinition, Definitions, Document, DocumentKind, EventRead, InstanceRow,
+    JourneyCounter, NewSegment, SegmentDefinition, SegmentTransition, StoreResult, StoredEvent,
+    StoredJourneyEvent, StoredMessage,
 };
 
-use crate::{computed_catalogue, processing, segment_catalogue, SqliteStore};
+use crate::{
+    computed_catalogue, documents, journey_records, journeys, processing, segment_catalogue,
+    SqliteStore,
+};
 
 impl Definitions for SqliteStore {
     fn segment_definitions(&self, ws: WorkspaceId) -> StoreResult<Vec<SegmentDefinition>> {
@@ -112,5 +117,101 @@ impl Definitions for SqliteStore {
 
     fn next_scheduled_check(&self) -> StoreResult<Option<Timestamp>> {
         self.with_reader(processing::next_scheduled_check)
+    }
+
+    fn documents(&self, ws: WorkspaceId, kind: DocumentKind) -> StoreResult<Vec<Document>> {
+        self.with_reader(|conn| documents::latest_live(conn, ws, kind))
+    }
+
+    fn document_versions(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+    ) -> StoreResult<Vec<Document>> {
+        self.with_reader(|conn| documents::versions(conn, ws, kind, name))
+    }
+
+    fn all_document_versions(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+    ) -> StoreResult<Vec<Document>> {
+        self.with_reader(|conn| documents::all_versions(conn, ws, kind))
+    }
+
+    fn put_document(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+        body: &serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<Document> {
+        self.in_transaction(|tx| documents::put(tx, ws, kind, name, body, now))
+    }
+
+    fn delete_document(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.in_transaction(|tx| documents::delete(tx, ws, kind, name, now))
+    }
+
+    fn next_instance_wake(&self) -> StoreResult<Option<Timestamp>> {
+        self.with_reader(journeys::next_instance_wake)
+    }
+
+    fn journey_events(
+        &self,
+        ws: WorkspaceId,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredJourneyEvent>> {
+        self.with_reader(|conn| journey_records::journey_events(conn, ws, after_id, limit))
+    }
+
+    fn person_journey_events(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredJourneyEvent>> {
+        self.with_reader(|conn| {
+            journey_records::person_journey_events(conn, ws, person, before_id, limit)
+        })
+    }
+
+    fn journey_counters(&self, ws: WorkspaceId, journey: &str) -> StoreResult<Vec<JourneyCounter>> {
+        self.with_reader(|conn| journey_records::counters(conn, ws, journey))
+    }
+
+    fn waiting_instances(
+        &self,
+        ws: WorkspaceId,
+        journey: &str,
+    ) -> StoreResult<Vec<(i64, Option<String>, u64)>> {
+        self.with_reader(|conn| journeys::waiting_instances(conn, ws, journey))
+    }
+
+    fn person_instances_view(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Vec<InstanceRow>> {
+        self.with_reader(|conn| journeys::person_instances_view(conn, ws, person))
+    }
+
+    fn outbox(
+        &self,
+        ws: WorkspaceId,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        self.with_reader(|conn| journey_records::outbox(conn, ws, after_id, limit))
     }
 }

@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "segment_checks",
         sql: include_str!("../migrations/0011_segment_checks.sql"),
     },
+    Migration {
+        version: 12,
+        name: "journeys",
+        sql: include_str!("../migrations/0012_journeys.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

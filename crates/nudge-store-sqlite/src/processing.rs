@@ -1,6 +1,7 @@
 //! The log processor's per-person state on SQLite: [`ProcessingTx`] on the writer's
 //! transaction (watermark, memberships, transitions, events, fold states, schedules, backfill
-//! pages and progress), and the few reads the store shares with it outside the writer. Every
+//! pages and progress; journey instances, timeline and outbox through `journeys` and
+//! `journey_records`), and the few reads the store shares with it outside the writer. Every
 //! statement is one person's rows, one page or one key (the plan test in `statements` proves
 //! it); nothing here changes a definition.
 
@@ -8,8 +9,8 @@ use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Backfill, DueCheck, EventRead, PagedPerson, PersonSchedule, ProcessingTx, StoreResult,
-    StoredEvent,
+    Backfill, DueCheck, DueInstance, EventRead, InstanceRow, JourneyEvent, OutboxMessage,
+    PagedPerson, PersonSchedule, ProcessingTx, StoreResult, StoredEvent,
 };
 use rusqlite::{params, Connection, OptionalExtension, Params};
 
@@ -17,7 +18,7 @@ use crate::codec::{from_json, to_json, BackfillColumns};
 use crate::errors::from_sqlite;
 use crate::read::limit;
 use crate::write_tx::SqliteWriteTx;
-use crate::{computed_catalogue, segment_catalogue};
+use crate::{computed_catalogue, journey_records, journeys, segment_catalogue};
 
 const PROCESSED_OFFSET: &str = "SELECT offset FROM processed_offsets WHERE workspace_id = ?1";
 const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, offset) \
@@ -176,6 +177,14 @@ impl ProcessingTx for SqliteWriteTx<'_> {
         run(self.conn(), SET_PROCESSED_OFFSET, params![ws.0, offset])
     }
 
+    fn person_identifiers(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Vec<nudge_core::Identifier>> {
+        crate::read::person_identifiers(self.conn(), ws, person)
+    }
+
     fn person_segment_ids(&mut self, ws: WorkspaceId, person: PersonKey) -> StoreResult<Vec<i64>> {
         let mut stmt = self
             .conn()
@@ -321,5 +330,57 @@ impl ProcessingTx for SqliteWriteTx<'_> {
         let b = BackfillColumns::from(backfill);
         let row = params![ws.0, name, b.complete, b.after, b.done, b.total];
         run(self.conn(), computed_catalogue::SET_BACKFILL, row)
+    }
+
+    fn insert_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<i64> {
+        journeys::insert(self.conn(), ws, row)
+    }
+
+    fn update_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<()> {
+        journeys::update(self.conn(), ws, row)
+    }
+
+    fn instance(&mut self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>> {
+        journeys::instance(self.conn(), ws, id)
+    }
+
+    fn person_instances(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InstanceRow>> {
+        journeys::person_instances(self.conn(), ws, person, now)
+    }
+
+    fn live_instance(
+        &mut self,
+        ws: WorkspaceId,
+        journey: &str,
+        person: PersonKey,
+        key: &str,
+    ) -> StoreResult<Option<InstanceRow>> {
+        journeys::live_instance(self.conn(), ws, journey, person, key)
+    }
+
+    fn last_entry(
+        &mut self,
+        ws: WorkspaceId,
+        journey: &str,
+        person: PersonKey,
+    ) -> StoreResult<Option<Timestamp>> {
+        journeys::last_entry(self.conn(), ws, journey, person)
+    }
+
+    fn due_instances(&mut self, now: Timestamp, max: usize) -> StoreResult<Vec<DueInstance>> {
+        journeys::due_instances(self.conn(), now, max)
+    }
+
+    fn record_journey_event(&mut self, ws: WorkspaceId, event: &JourneyEvent) -> StoreResult<i64> {
+        journey_records::record(self.conn(), ws, event)
+    }
+
+    fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {
+        journey_records::enqueue(self.conn(), ws, message)
     }
 }

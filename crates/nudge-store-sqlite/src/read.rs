@@ -118,6 +118,30 @@ pub(crate) fn find_key(conn: &Connection, hash: &KeyHash) -> StoreResult<Option<
     .transpose()
 }
 
+/// Every identifier that resolves to the person, sorted.
+pub(crate) fn person_identifiers(
+    conn: &Connection,
+    ws: WorkspaceId,
+    key: PersonKey,
+) -> StoreResult<Vec<Identifier>> {
+    let mut stmt = conn
+        .prepare_cached(PERSON_IDENTIFIERS)
+        .map_err(from_sqlite)?;
+    let rows = stmt
+        .query_map(params![ws.0, key.0], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(from_sqlite)?;
+    let mut identifiers = rows
+        .map(|row| {
+            let (kind, value) = row.map_err(from_sqlite)?;
+            codec::identifier(&kind, &value)
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    identifiers.sort();
+    Ok(identifiers)
+}
+
 pub(crate) fn person(
     conn: &Connection,
     ws: WorkspaceId,
@@ -126,22 +150,7 @@ pub(crate) fn person(
     let Some(state) = load_person(conn, ws, key)? else {
         return Ok(None);
     };
-    let mut identifiers = {
-        let mut stmt = conn
-            .prepare_cached(PERSON_IDENTIFIERS)
-            .map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params![ws.0, key.0], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(from_sqlite)?;
-        rows.map(|row| {
-            let (kind, value) = row.map_err(from_sqlite)?;
-            codec::identifier(&kind, &value)
-        })
-        .collect::<StoreResult<Vec<_>>>()?
-    };
-    identifiers.sort();
+    let identifiers = person_identifiers(conn, ws, key)?;
     let mut stmt = conn.prepare_cached(PERSON_DEVICES).map_err(from_sqlite)?;
     let devices = stmt
         .query_map(params![ws.0, key.0], DeviceRow::read)

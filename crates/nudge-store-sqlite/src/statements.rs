@@ -15,8 +15,9 @@ pub(crate) const SAVE_PERSON: &str =
      attribute_times = ?7, created_at = ?8, updated_at = ?9 \
      WHERE key = ?2 AND workspace_id = ?1";
 /// Children first, the person's row last, so foreign keys hold at every step.
-pub(crate) const DELETE_PERSON: [&str; 9] = [
+pub(crate) const DELETE_PERSON: [&str; 10] = [
     "DELETE FROM segment_transitions WHERE workspace_id = ?1 AND person_key = ?2",
+    "DELETE FROM journey_instances WHERE workspace_id = ?1 AND person_key = ?2",
     "DELETE FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2",
     "DELETE FROM person_schedules WHERE workspace_id = ?1 AND person_key = ?2",
     "DELETE FROM identifiers WHERE workspace_id = ?1 AND person_key = ?2",
@@ -149,6 +150,9 @@ mod tests {
         all.extend(crate::page::STATEMENTS.map(String::from));
         all.extend(crate::segment_catalogue::statements());
         all.extend(crate::computed_catalogue::statements());
+        all.extend(crate::documents::statements());
+        all.extend(crate::journeys::STATEMENTS.map(String::from));
+        all.extend(crate::journey_records::STATEMENTS.map(String::from));
         all
     }
 

@@ -271,6 +271,7 @@ impl WriteTx for SqliteWriteTx<'_> {
         ws: WorkspaceId,
         from: PersonKey,
         to: PersonKey,
+        now: Timestamp,
     ) -> StoreResult<MovedData> {
         // Moving onto oneself must not run the clash clean-up, which would delete everything.
         if from == to {
@@ -287,6 +288,8 @@ impl WriteTx for SqliteWriteTx<'_> {
         for sql in DROP_CLASHING {
             self.run(sql, params![ws.0, from.0])?;
         }
+        let (instances, instances_closed) =
+            crate::journeys::move_journeys(self.conn, ws, from, to, now)?;
         let [identifiers, activities, devices, segment_memberships, relationships] = moved;
         Ok(MovedData {
             identifiers,
@@ -294,6 +297,8 @@ impl WriteTx for SqliteWriteTx<'_> {
             devices,
             segment_memberships,
             relationships,
+            instances,
+            instances_closed,
         })
     }
 

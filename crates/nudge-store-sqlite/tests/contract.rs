@@ -5,9 +5,10 @@ use nudge_core::{
     person::StoredActivity, Identifier, ObjectRef, PersonKey, Timestamp, Workspace, WorkspaceId,
 };
 use nudge_store::{
-    ActivityQuery, ComputedDefinition, Definitions, KeyHash, KeyOwner, KeyRecord, LogRecord,
-    NewSegment, NewWorkspace, ObjectView, PersonView, Segment, SegmentDefinition,
-    SegmentTransition, Store, StoreResult, StoredEvent, TxWork,
+    ActivityQuery, ComputedDefinition, Definitions, Document, DocumentKind, InstanceRow,
+    JourneyCounter, KeyHash, KeyOwner, KeyRecord, LogRecord, NewSegment, NewWorkspace, ObjectView,
+    PersonView, Segment, SegmentDefinition, SegmentTransition, Store, StoreResult, StoredEvent,
+    StoredJourneyEvent, StoredMessage, TxWork,
 };
 use nudge_store_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -213,6 +214,89 @@ impl Definitions for TempSqlite {
     }
     fn next_scheduled_check(&self) -> StoreResult<Option<Timestamp>> {
         self.store.next_scheduled_check()
+    }
+    fn documents(&self, ws: WorkspaceId, kind: DocumentKind) -> StoreResult<Vec<Document>> {
+        self.store.documents(ws, kind)
+    }
+    fn document_versions(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+    ) -> StoreResult<Vec<Document>> {
+        self.store.document_versions(ws, kind, name)
+    }
+    fn all_document_versions(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+    ) -> StoreResult<Vec<Document>> {
+        self.store.all_document_versions(ws, kind)
+    }
+    fn put_document(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+        body: &serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<Document> {
+        self.store.put_document(ws, kind, name, body, now)
+    }
+    fn delete_document(
+        &self,
+        ws: WorkspaceId,
+        kind: DocumentKind,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.store.delete_document(ws, kind, name, now)
+    }
+    fn next_instance_wake(&self) -> StoreResult<Option<Timestamp>> {
+        self.store.next_instance_wake()
+    }
+    fn journey_events(
+        &self,
+        ws: WorkspaceId,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredJourneyEvent>> {
+        self.store.journey_events(ws, after_id, limit)
+    }
+    fn person_journey_events(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredJourneyEvent>> {
+        self.store
+            .person_journey_events(ws, person, before_id, limit)
+    }
+    fn journey_counters(&self, ws: WorkspaceId, journey: &str) -> StoreResult<Vec<JourneyCounter>> {
+        self.store.journey_counters(ws, journey)
+    }
+    fn waiting_instances(
+        &self,
+        ws: WorkspaceId,
+        journey: &str,
+    ) -> StoreResult<Vec<(i64, Option<String>, u64)>> {
+        self.store.waiting_instances(ws, journey)
+    }
+    fn person_instances_view(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Vec<InstanceRow>> {
+        self.store.person_instances_view(ws, person)
+    }
+    fn outbox(
+        &self,
+        ws: WorkspaceId,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        self.store.outbox(ws, after_id, limit)
     }
 }
 

@@ -4,12 +4,18 @@
 //! these signatures. `contract` holds the behaviour every backend must share.
 
 pub mod contract;
+mod definitions;
+mod documents;
 mod export_types;
+mod journeys;
 mod marks;
 mod processing;
 mod types;
 
+pub use definitions::*;
+pub use documents::*;
 pub use export_types::*;
+pub use journeys::*;
 pub use marks::*;
 pub use processing::*;
 pub use types::*;
@@ -110,10 +116,12 @@ pub trait Store: Definitions + Send + Sync + 'static {
     // --- derived state ----------------------------------------------------------------------
     /// Deletes, in one transaction, everything of the workspace that is derived from its log:
     /// people, identifiers, activities, devices, suppressions, segment memberships and
-    /// transitions, computed-attribute states, person schedules, objects, relationships and
-    /// marks; the processed offset goes back to 0. The log, dedupe keys, the workspace and its
-    /// keys, segment and computed-attribute definitions and anything else not derived from
-    /// the log stay. `nudge replay --rebuild` then re-applies the whole log.
+    /// transitions, computed-attribute states, person schedules, objects, relationships,
+    /// marks, journey instances, the journey timeline and its counters; the processed offset
+    /// goes back to 0. The log, dedupe keys, the workspace and its keys, segment and
+    /// computed-attribute definitions, documents, the outbox (the record of what was sent:
+    /// re-deriving must not send again) and anything else not derived from the log stay.
+    /// `nudge replay --rebuild` then re-applies the whole log.
     fn reset_derived(&self, ws: WorkspaceId) -> StoreResult<()>;
 
     // --- rejected messages ------------------------------------------------------------------
@@ -194,7 +202,8 @@ pub trait WriteTx: ProcessingTx {
     fn save_person(&mut self, ws: WorkspaceId, person: &PersonState) -> StoreResult<()>;
     /// Removes the person and everything that hangs off them: identifiers (cio_id included),
     /// devices, activities, memberships, segment transitions, computed-attribute states, their
-    /// schedule and relationships.
+    /// schedule, relationships and journey instances. Their journey timeline and outbox
+    /// messages stay: they are the record of what happened.
     fn delete_person(&mut self, ws: WorkspaceId, key: PersonKey) -> StoreResult<()>;
 
     /// Points `identifier` at `key`, replacing any earlier mapping of that identifier.
@@ -256,15 +265,24 @@ pub trait WriteTx: ProcessingTx {
 
     /// Moves everything that hangs off `from` to `to`: identifiers, activities, devices
     /// (keeping `to`'s own on a token clash), manual segment memberships and relationships
-    /// (keeping `to`'s own on a clash), and segment transitions. `from`'s data-driven
-    /// memberships, computed-attribute states and schedule are dropped: the processor
-    /// re-evaluates `to` from the merged data. `from`'s row itself is left for the caller to
-    /// delete. Returns how many of each moved, for the merge's audit trail.
+    /// (keeping `to`'s own on a clash), segment transitions, journey instances and the
+    /// journey timeline. `from`'s data-driven memberships, computed-attribute states and
+    /// schedule are dropped: the processor re-evaluates `to` from the merged data.
+    ///
+    /// An active instance of `from` whose (journey, key) is also the key of an active
+    /// instance of `to` is finished as it moves (`active` false, `wake_at` cleared, `state`
+    /// left for the processor to settle), and the timeline records it as
+    /// [`MERGED_EXIT`](crate::MERGED_EXIT) on `to`, counted like any entry, `detail`
+    /// `{"kept_instance": <to's live instance>}`, at `now` (the merge's time).
+    ///
+    /// `from`'s row itself is left for the caller to delete. Returns how many of each moved,
+    /// for the merge's audit trail.
     fn move_person_data(
         &mut self,
         ws: WorkspaceId,
         from: PersonKey,
         to: PersonKey,
+        now: Timestamp,
     ) -> StoreResult<MovedData>;
 
     /// `Some(true)` manual, `Some(false)` data-driven, `None` no such segment.

@@ -1,13 +1,14 @@
-//! What the log processor stores and reads: segment and computed-attribute definitions (the
-//! [`Definitions`] catalogue, managed outside the writer), and the per-person state it keeps
-//! inside one write transaction (the [`ProcessingTx`] operations): its watermark, data-driven
-//! memberships and their transitions, computed-attribute fold states, each person's next
-//! scheduled check and backfill progress.
+//! What the log processor stores and reads: the definitions it evaluates (segments and
+//! computed attributes; the catalogue itself is [`Definitions`](crate::Definitions)), and the
+//! state it keeps inside one write transaction (the [`ProcessingTx`] operations): its
+//! watermark, data-driven memberships and their transitions, computed-attribute fold states,
+//! each person's next scheduled check, backfill progress, and journey instances with their
+//! timeline and outbox.
 
 use nudge_core::{JsonMap, PersonKey, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
-use crate::StoreResult;
+use crate::{DueInstance, InstanceRow, JourneyEvent, OutboxMessage, StoreResult};
 
 /// How far a background evaluation of a new or edited definition over every existing person
 /// has got. People are visited in key order; `after` is the last key done.
@@ -224,88 +225,6 @@ pub struct DueCheck {
     pub due_at: Timestamp,
 }
 
-/// Segment and computed-attribute definitions. Every change raises the store's
-/// [`config_version`](Definitions::config_version), which running processors watch.
-pub trait Definitions {
-    /// The workspace's segments, by id.
-    fn segment_definitions(&self, ws: WorkspaceId) -> StoreResult<Vec<SegmentDefinition>>;
-    fn segment_definition(
-        &self,
-        ws: WorkspaceId,
-        id: i64,
-    ) -> StoreResult<Option<SegmentDefinition>>;
-    /// Creates a segment, with `new.id` if given (a `Conflict` if that id is taken in any
-    /// workspace). A data-driven segment starts with a backfill whose total is the number of
-    /// people in the workspace; a manual one is complete at once.
-    fn create_segment(
-        &self,
-        ws: WorkspaceId,
-        new: &NewSegment,
-        now: Timestamp,
-    ) -> StoreResult<SegmentDefinition>;
-    /// Replaces name, description and conditions (`new.id` is ignored) and adds one to the
-    /// version. Changed conditions start a new backfill; turning a manual segment into a
-    /// data-driven one or back is a `Conflict`. `None` when there is no such segment.
-    fn update_segment(
-        &self,
-        ws: WorkspaceId,
-        id: i64,
-        new: &NewSegment,
-        now: Timestamp,
-    ) -> StoreResult<Option<SegmentDefinition>>;
-    /// Deletes the segment with its memberships and transitions; `false` if there was none.
-    fn delete_segment(&self, ws: WorkspaceId, id: i64) -> StoreResult<bool>;
-    fn segment_member_count(&self, ws: WorkspaceId, id: i64) -> StoreResult<u64>;
-    /// Members in key order with key greater than `after`, at most `limit`.
-    fn segment_members(
-        &self,
-        ws: WorkspaceId,
-        id: i64,
-        after: Option<PersonKey>,
-        limit: usize,
-    ) -> StoreResult<Vec<PersonKey>>;
-    /// The person's segment transitions, newest first, at most `limit`.
-    fn segment_transitions(
-        &self,
-        ws: WorkspaceId,
-        person: PersonKey,
-        limit: usize,
-    ) -> StoreResult<Vec<SegmentTransition>>;
-
-    /// The workspace's computed attributes, by name.
-    fn computed_definitions(&self, ws: WorkspaceId) -> StoreResult<Vec<ComputedDefinition>>;
-    /// Creates or replaces the definition named `name`. A new one, or one whose definition
-    /// changed, gets a new version and starts a backfill; an identical one is left as it is.
-    fn put_computed_definition(
-        &self,
-        ws: WorkspaceId,
-        name: &str,
-        definition: &serde_json::Value,
-        now: Timestamp,
-    ) -> StoreResult<ComputedDefinition>;
-    /// Stops maintaining the attribute (values already written stay as plain attributes);
-    /// `false` if there was none.
-    fn delete_computed_definition(&self, ws: WorkspaceId, name: &str) -> StoreResult<bool>;
-
-    /// The person's events, page and screen views whose name is one of `names`, with
-    /// timestamp at or after `since` when given, in timestamp order (as
-    /// [`ProcessingTx::person_events`], outside the writer: previews read through this).
-    fn person_events(
-        &self,
-        ws: WorkspaceId,
-        person: PersonKey,
-        names: &[String],
-        since: Option<Timestamp>,
-    ) -> StoreResult<Vec<StoredEvent>>;
-
-    /// Raised by every definition change in any workspace.
-    fn config_version(&self) -> StoreResult<i64>;
-    /// How far the processor has got through the workspace's log (0 before anything).
-    fn processed_offset(&self, ws: WorkspaceId) -> StoreResult<i64>;
-    /// The earliest scheduled person check of any workspace.
-    fn next_scheduled_check(&self) -> StoreResult<Option<Timestamp>>;
-}
-
 /// The processor's work inside one write transaction. Every call is an indexed read or write
 /// of one person's rows (or one page), never a scan.
 pub trait ProcessingTx {
@@ -315,6 +234,13 @@ pub trait ProcessingTx {
 
     /// Ids of every segment (manual and data-driven) the person belongs to, ascending.
     fn person_segment_ids(&mut self, ws: WorkspaceId, person: PersonKey) -> StoreResult<Vec<i64>>;
+    /// Every identifier that resolves to the person, sorted (ids, emails, phones, anonymous
+    /// ids, merged-away ids).
+    fn person_identifiers(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+    ) -> StoreResult<Vec<nudge_core::Identifier>>;
     /// Appends a transition (and nothing else: membership is `set_segment_membership`).
     fn record_segment_transition(
         &mut self,
@@ -387,4 +313,45 @@ pub trait ProcessingTx {
         name: &str,
         backfill: &Backfill,
     ) -> StoreResult<()>;
+
+    // --- journeys -----------------------------------------------------------------------
+    /// Inserts a new instance (`row.id` is ignored) and returns its id.
+    /// `Err(StoreError::Conflict)` when the person already has an active instance of this
+    /// journey with this key; the transaction stays usable.
+    fn insert_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<i64>;
+    /// Rewrites the instance with `row.id` (every field but id and person); an error when
+    /// the workspace has no such instance.
+    fn update_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<()>;
+    fn instance(&mut self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>>;
+    /// The person's active instances and finished ones with `watch_until > now`, by id.
+    fn person_instances(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InstanceRow>>;
+    /// The active instance of this journey, person and key.
+    fn live_instance(
+        &mut self,
+        ws: WorkspaceId,
+        journey: &str,
+        person: PersonKey,
+        key: &str,
+    ) -> StoreResult<Option<InstanceRow>>;
+    /// The latest `entered_at` of any instance (active or not) of this person in this journey.
+    fn last_entry(
+        &mut self,
+        ws: WorkspaceId,
+        journey: &str,
+        person: PersonKey,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Active instances of every workspace with `wake_at <= now`, earliest first (then by
+    /// id), at most `limit`.
+    fn due_instances(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<DueInstance>>;
+    /// Appends to the journey timeline and returns the entry's id; increments the counter
+    /// (journey, step or "", kind, reason or "") in the same transaction.
+    fn record_journey_event(&mut self, ws: WorkspaceId, event: &JourneyEvent) -> StoreResult<i64>;
+    /// Queues a message; `false` (and nothing written) when a message with this
+    /// `message_id` is already in the workspace's outbox.
+    fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool>;
 }

@@ -109,4 +109,10 @@ pub struct MovedData {
     pub devices: u64,
     pub segment_memberships: u64,
     pub relationships: u64,
+    /// Journey instances moved, the finished ones included.
+    #[serde(default)]
+    pub instances: u64,
+    /// Of those, active instances finished because `to` had a live one with the same key.
+    #[serde(default)]
+    pub instances_closed: u64,
 }

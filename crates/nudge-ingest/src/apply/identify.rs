@@ -348,7 +348,9 @@ fn merge_into(
     primary.phone = primary.phone.or(secondary.phone.clone());
     primary.created_at = primary.created_at.min(secondary.created_at);
     primary.updated_at = cx.now;
-    let moved = cx.tx.move_person_data(cx.ws, secondary.key, primary.key)?;
+    let moved = cx
+        .tx
+        .move_person_data(cx.ws, secondary.key, primary.key, cx.now)?;
     cx.tx.delete_person(cx.ws, secondary.key)?;
     cx.mark(Marked::Person(primary.key))?;
     let data = json!({"how": how.name(), "primary": identifiers_before,

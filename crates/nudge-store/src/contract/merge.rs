@@ -1,7 +1,9 @@
 //! Contract checks for `move_person_data`, the storage half of merging two people: everything
 //! hanging off the secondary moves to the primary, and the primary's own data wins a clash.
 
-use super::{activity, at, device, email, id, map, new_person, next_seq, workspace, write};
+use super::{
+    activity, at, device, email, id, map, new_person, next_seq, workspace, write, MERGED_AT,
+};
 use crate::{ActivityQuery, Store};
 use nudge_core::{ActivityKind, ObjectRef, PersonKey, WorkspaceId};
 use serde_json::json;
@@ -95,7 +97,7 @@ pub fn move_person_data_moves_everything(store: &dyn Store) {
         Ok((from, to))
     });
 
-    let moved = write(store, |tx| tx.move_person_data(ws, from, to));
+    let moved = write(store, |tx| tx.move_person_data(ws, from, to, MERGED_AT));
     assert_eq!(
         moved,
         crate::MovedData {
@@ -103,7 +105,9 @@ pub fn move_person_data_moves_everything(store: &dyn Store) {
             activities: 2,
             devices: 1,
             segment_memberships: 1,
-            relationships: 1
+            relationships: 1,
+            instances: 0,
+            instances_closed: 0,
         },
         "cio_id, id and email; two activities; one of each of the rest"
     );
@@ -151,7 +155,7 @@ pub fn move_person_data_keeps_the_targets_own_on_a_clash(store: &dyn Store) {
         Ok((from, to))
     });
 
-    write(store, |tx| tx.move_person_data(ws, from, to));
+    write(store, |tx| tx.move_person_data(ws, from, to, MERGED_AT));
 
     assert_eq!(segment_ids(store, ws, to), [both]);
     assert!(segment_ids(store, ws, from).is_empty());
@@ -185,7 +189,7 @@ pub fn move_person_data_onto_itself_changes_nothing(store: &dyn Store) {
     });
     let before = store.person(ws, key).unwrap().unwrap();
 
-    let moved = write(store, |tx| tx.move_person_data(ws, key, key));
+    let moved = write(store, |tx| tx.move_person_data(ws, key, key, MERGED_AT));
     assert_eq!(moved, crate::MovedData::default());
 
     assert_eq!(store.person(ws, key).unwrap().unwrap(), before);

@@ -7,7 +7,11 @@ mod activities;
 mod computed_definitions;
 mod derived;
 mod devices;
+mod documents;
 mod export;
+mod journey_people;
+mod journey_records;
+mod journeys;
 mod log;
 mod merge;
 mod objects;
@@ -27,7 +31,11 @@ pub use activities::*;
 pub use computed_definitions::*;
 pub use derived::*;
 pub use devices::*;
+pub use documents::*;
 pub use export::*;
+pub use journey_people::*;
+pub use journey_records::*;
+pub use journeys::*;
 pub use log::*;
 pub use merge::*;
 pub use objects::*;
@@ -115,6 +123,7 @@ macro_rules! contract_tests {
             config_version_rises_with_every_definition_change,
             processed_offset_is_kept_per_workspace,
             person_segment_ids_list_manual_and_data_driven_memberships,
+            person_identifiers_list_every_identifier_of_the_person_sorted,
             person_events_filter_by_name_and_since_in_timestamp_order,
             computed_states_are_set_replaced_and_forgotten,
             person_schedules_are_recorded_and_none_is_never_due,
@@ -126,6 +135,22 @@ macro_rules! contract_tests {
             delete_person_removes_their_processing_state,
             move_person_data_moves_manual_memberships_and_transitions_only,
             reset_derived_wipes_processing_state_and_keeps_definitions,
+            documents_are_versioned_and_identical_puts_change_nothing,
+            deleted_documents_leave_the_listing_and_come_back_as_new_versions,
+            documents_are_kept_per_workspace,
+            instances_round_trip_through_insert_read_and_update,
+            a_second_live_instance_with_the_same_key_is_a_conflict,
+            person_instances_are_the_active_and_the_still_watched,
+            due_instances_are_earliest_first_across_workspaces_with_a_limit,
+            last_entry_is_the_latest_entry_into_the_journey,
+            waiting_instances_count_live_ones_by_version_and_step,
+            journey_events_are_recorded_counted_and_paged,
+            journey_events_roll_back_with_their_counters,
+            enqueue_message_is_idempotent_on_the_message_id,
+            delete_person_removes_instances_and_keeps_timeline_and_outbox,
+            move_person_data_moves_instances_and_finishes_a_clashing_live_one,
+            move_person_data_without_journeys_moves_no_instances,
+            reset_derived_wipes_journey_state_and_keeps_documents_and_outbox,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -146,6 +171,9 @@ pub(crate) fn next_seq() -> i64 {
     static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+/// When the contract checks' merges happen.
+pub(crate) const MERGED_AT: Timestamp = Timestamp::from_millis(4_242_000);
 
 pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::segment_definitions::{data_driven_segment, manual_segment};
-use super::{at, new_person, person, workspace, write};
+use super::{at, new_person, person, workspace, write, MERGED_AT};
 use crate::{DueCheck, NewSegment, PersonSchedule, Store, StoreResult, WriteTx};
 use nudge_core::{PersonKey, WorkspaceId};
 use serde_json::{json, Value};
@@ -144,7 +144,7 @@ pub fn move_person_data_moves_manual_memberships_and_transitions_only(store: &dy
         Ok((from, to))
     });
 
-    let moved = write(store, |tx| tx.move_person_data(ws, from, to));
+    let moved = write(store, |tx| tx.move_person_data(ws, from, to, MERGED_AT));
     assert_eq!(
         moved.segment_memberships, 1,
         "only the manual membership `to` lacked moves"

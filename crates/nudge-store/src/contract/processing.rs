@@ -260,3 +260,38 @@ pub fn backfill_progress_is_stored_per_definition(store: &dyn Store) {
     assert_eq!(computed_backfill(lumen), finished);
     assert_eq!(segment_backfill(ember, theirs.id), Backfill::starting(0));
 }
+
+pub fn person_identifiers_list_every_identifier_of_the_person_sorted(store: &dyn Store) {
+    let lumen = workspace(store, "lumen");
+    let ember = workspace(store, "ember");
+    let (ana, bob) = write(store, |tx| {
+        Ok((
+            super::new_person(tx, lumen, "ana")?,
+            super::new_person(tx, lumen, "bob")?,
+        ))
+    });
+    let other = write(store, |tx| super::new_person(tx, ember, "ana"));
+    let anon = super::ident(nudge_core::IdentifierKind::AnonymousId, "anon-7");
+    write(store, |tx| {
+        tx.link_identifier(lumen, &super::email("ana@example.com"), ana)?;
+        tx.link_identifier(lumen, &anon, ana)
+    });
+    let listed = write(store, |tx| tx.person_identifiers(lumen, ana));
+    let mut expected = store.person(lumen, ana).unwrap().unwrap().identifiers;
+    expected.sort();
+    assert_eq!(listed, expected, "the same list the person view shows");
+    assert_eq!(
+        listed.len(),
+        4,
+        "cio_id, id, email and anonymous id: {listed:?}"
+    );
+    assert!(listed.contains(&anon));
+    assert!(listed.windows(2).all(|w| w[0] <= w[1]), "sorted");
+    let bobs = write(store, |tx| tx.person_identifiers(lumen, bob));
+    assert_eq!(bobs.len(), 2, "bob's own only: {bobs:?}");
+    assert_eq!(
+        write(store, |tx| tx.person_identifiers(ember, other)).len(),
+        2
+    );
+    assert!(write(store, |tx| tx.person_identifiers(lumen, PersonKey(999_999))).is_empty());
+}
