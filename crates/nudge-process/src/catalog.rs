@@ -51,6 +51,8 @@ pub struct Catalog {
     segment_event_data: BTreeMap<String, Option<DurationMs>>,
     /// The same two, per data-driven segment.
     reads_by_segment: BTreeMap<i64, (Lookbacks, Lookbacks)>,
+    /// Journeys and the templates they send.
+    pub journeys: crate::journeys::JourneyCatalog,
 }
 
 /// Event names with how far back they are read (`None`: all of time).
@@ -127,7 +129,12 @@ impl Catalog {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.segments.is_empty() && self.computed.is_empty()
+        self.segments.is_empty() && self.computed.is_empty() && self.journeys.is_empty()
+    }
+
+    /// These definitions with `journeys` added.
+    pub fn with_journeys(self, journeys: crate::journeys::JourneyCatalog) -> Self {
+        Catalog { journeys, ..self }
     }
 }
 
@@ -218,6 +225,7 @@ pub fn compile(
         segment_events,
         segment_event_data,
         reads_by_segment,
+        journeys: Default::default(),
     })
 }
 

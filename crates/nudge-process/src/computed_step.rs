@@ -18,6 +18,8 @@ use crate::Catalog;
 /// An event as the processor takes it from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
+    /// The log entry that recorded it.
+    pub offset: i64,
     pub name: String,
     pub timestamp: Timestamp,
     pub data: JsonMap,

@@ -11,6 +11,7 @@ mod computed_step;
 mod due;
 mod events;
 pub mod facts;
+pub mod journeys;
 mod log_step;
 mod person;
 mod processor;

@@ -119,13 +119,13 @@ fn work_for(
             one(tx.resolve(ws, person)?, work)
         }
         Operation::Track { person, event } => {
-            one(tx.resolve(ws, person)?, event_work(event, received_at))
+            one(tx.resolve(ws, person)?, event_work(event, record))
         }
         Operation::TrackAnonymous {
             anonymous_id: Some(anon),
             event,
         } => match Identifier::new(IdentifierKind::AnonymousId, anon) {
-            Ok(id) => one(tx.resolve(ws, &id)?, event_work(event, received_at)),
+            Ok(id) => one(tx.resolve(ws, &id)?, event_work(event, record)),
             Err(_) => Vec::new(),
         },
         Operation::Merge { primary, .. } => one(tx.resolve(ws, primary)?, PersonWork::everything()),
@@ -150,10 +150,12 @@ fn work_for(
     })
 }
 
-fn event_work(event: &nudge_core::EventRecord, received_at: Timestamp) -> PersonWork {
+fn event_work(event: &nudge_core::EventRecord, record: &LogRecord) -> PersonWork {
+    let received_at = record.entry.received_at;
     let mut work = PersonWork::default();
     work.changes.events.insert(event.name.clone());
     work.events.push(NewEvent {
+        offset: record.offset,
         name: event.name.clone(),
         timestamp: event.timestamp.unwrap_or(received_at),
         data: event.data.clone(),

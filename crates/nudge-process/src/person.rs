@@ -12,6 +12,7 @@ use nudge_store::{EventRead, PagedPerson, PersonSchedule, StoreResult, WriteTx};
 
 use crate::computed_step::{update_computed, ComputedWork, NewEvent};
 use crate::events::PersonEvents;
+use crate::journeys::{advance_person, JourneyWork};
 use crate::{Catalog, PersonData};
 
 /// What happened to a person since they were last evaluated.
@@ -192,6 +193,9 @@ fn evaluate(
         .as_ref()
         .and_then(|s| s.segment_checks.clone())
         .unwrap_or_default();
+    let journeys_run = !catalog.journeys.is_empty();
+    let journey_state = journeys_run.then(|| state.clone());
+    let mut segments_now: Option<BTreeSet<i64>> = None;
     if !affected.is_empty() {
         let segments: BTreeSet<i64> = match segment_ids {
             Some(ids) => ids.into_iter().collect(),
@@ -204,7 +208,7 @@ fn evaluate(
             .copied()
             .filter(|id| catalog.definitions.get(id).is_some_and(|d| !d.manual()))
             .collect();
-        let data = PersonData::for_person(state, segments, events);
+        let data = PersonData::for_person(state, segments.clone(), events);
         let transitions = set.evaluate_person(&data, &mut members, &work.changes, now, &mut checks);
         for (ids, entered) in [(&transitions.entered, true), (&transitions.exited, false)] {
             for &id in ids {
@@ -215,8 +219,43 @@ fn evaluate(
                 }
             }
         }
+        if journeys_run {
+            let mut now_in = segments.clone();
+            now_in.retain(|id| !transitions.exited.contains(id));
+            now_in.extend(transitions.entered.iter().copied());
+            segments_now = Some(now_in);
+        }
         outcome.entered = transitions.entered;
         outcome.exited = transitions.exited;
+    }
+    if let Some(state) = journey_state {
+        let segments = match segments_now {
+            Some(segments) => segments,
+            None => tx.person_segment_ids(ws, person)?.into_iter().collect(),
+        };
+        let recorded = |ids: &[i64]| -> Vec<i64> {
+            ids.iter()
+                .copied()
+                .filter(|id| !work.silent.contains(id))
+                .collect()
+        };
+        let (entered, exited) = (recorded(&outcome.entered), recorded(&outcome.exited));
+        let journey_work = JourneyWork {
+            events: &work.events,
+            entered: &entered,
+            exited: &exited,
+            attributes: &work.changes.attributes,
+            segments,
+        };
+        advance_person(
+            tx,
+            ws,
+            &catalog.journeys,
+            &state,
+            &mut stored,
+            journey_work,
+            at,
+        )?;
     }
     // A moment that is not in the future would fire again at once, forever.
     let segments_next = checks.values().copied().filter(|t| *t > now).min();

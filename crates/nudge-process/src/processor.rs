@@ -1,6 +1,6 @@
 //! The processor's loop: reload definitions when their version moves, process every
-//! workspace's new log entries, fire due checks, advance backfills, then sleep until woken (a
-//! commit, a shutdown) or until the next scheduled check. Tests and the simulator drive the
+//! workspace's new log entries, fire due checks and journey timers, advance backfills, then
+//! sleep until woken (a commit, a shutdown) or until the next check or timer is due. Tests and the simulator drive the
 //! same rounds synchronously with [`Processor::run_until_idle`] under a virtual clock.
 
 use std::collections::{BTreeSet, HashMap};
@@ -9,10 +9,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use nudge_core::{Clock, WorkspaceId};
-use nudge_store::{Store, StoreResult};
+use nudge_store::{DocumentKind, Store, StoreResult};
 
 use crate::backfill::backfill_step;
 use crate::due::process_due_checks;
+use crate::journeys::{compile_journeys, process_due_instances};
 use crate::log_step::{process_log_batch, skip_to_head};
 use crate::{compile, Catalog};
 
@@ -96,6 +97,12 @@ impl Processor {
             now,
             self.config.due_batch,
         )?;
+        done += process_due_instances(
+            self.store.as_ref(),
+            &self.catalogs,
+            now,
+            self.config.due_batch,
+        )?;
         for (ws, catalog) in self.catalogs.iter_mut() {
             done += backfill_step(
                 self.store.as_ref(),
@@ -126,7 +133,16 @@ impl Processor {
         for &ws in &workspaces {
             let segments = self.store.segment_definitions(ws)?;
             let computed = self.store.computed_definitions(ws)?;
-            match compile(&segments, &computed) {
+            let journeys = self
+                .store
+                .all_document_versions(ws, DocumentKind::Journey)?;
+            let templates = self.store.documents(ws, DocumentKind::Template)?;
+            let segment_ids = segments.iter().map(|s| s.id).collect();
+            let compiled = compile(&segments, &computed).and_then(|catalog| {
+                compile_journeys(&journeys, &templates, &segment_ids)
+                    .map(|journeys| catalog.with_journeys(journeys))
+            });
+            match compiled {
                 Ok(catalog) => {
                     if let Some(hook) = &self.on_reload {
                         hook(ws, catalog.computed_names());
@@ -178,13 +194,28 @@ impl Processor {
         ProcessorHandle { waker, thread }
     }
 
-    /// How long to sleep: until the next scheduled check, at most `idle_wait`.
+    /// How long to sleep: until the next scheduled check or journey timer, at most
+    /// `idle_wait`.
     fn idle_wait(&self) -> Duration {
-        let until_next = match self.store.next_scheduled_check() {
-            Ok(Some(at)) => (at.millis() - self.clock.now().millis()).max(0) as u64,
-            _ => u64::MAX,
+        let next = [
+            self.store.next_scheduled_check(),
+            self.store.next_instance_wake(),
+        ]
+        .into_iter()
+        .filter_map(|at| at.ok().flatten())
+        .min();
+        let until_next = match next {
+            Some(at) => (at.millis() - self.clock.now().millis()).max(0) as u64,
+            None => u64::MAX,
         };
         Duration::from_millis(until_next).min(self.config.idle_wait)
+    }
+
+    /// The earliest moment something is scheduled: a person's check or a journey timer.
+    pub fn next_wake(&self) -> StoreResult<Option<nudge_core::Timestamp>> {
+        let check = self.store.next_scheduled_check()?;
+        let timer = self.store.next_instance_wake()?;
+        Ok(crate::person::earliest(check, timer))
     }
 }
 

@@ -42,9 +42,12 @@ pub enum Command {
     Replay(crate::replay_cmd::ReplayArgs),
     /// Show what `apply` would change for a directory of definition files (docs/definitions.md).
     Plan(crate::apply::ApplyArgs),
-    /// Create and update segments and computed attributes from definition files
-    /// (docs/definitions.md).
+    /// Create and update segments, computed attributes, journeys and templates from
+    /// definition files (docs/definitions.md).
     Apply(crate::apply::ApplyArgs),
+    /// Run a scenario through journeys on a virtual clock and print the timeline
+    /// (docs/simulator.md).
+    Simulate(crate::simulate::SimulateArgs),
     /// Benchmarks (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => crate::replay_cmd::run(args),
         Command::Plan(args) => crate::apply::run(args, crate::apply::Mode::Plan),
         Command::Apply(args) => crate::apply::run(args, crate::apply::Mode::Apply),
+        Command::Simulate(args) => crate::simulate::run(args),
         Command::Bench(BenchCommand::Track(args)) => crate::bench::run(args),
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import::run(args),
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch::run(args),

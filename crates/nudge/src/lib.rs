@@ -9,4 +9,5 @@ pub mod export;
 pub mod import;
 pub mod replay_cmd;
 pub mod server;
+pub mod simulate;
 pub mod workspace_cmd;

@@ -218,7 +218,7 @@ async fn files_are_planned_applied_kept_and_updated(server: &TestServer) {
 
 async fn an_invalid_set_is_refused_whole(server: &TestServer) {
     let fine = "kind: segment\nformat: 1\nid: 20\nname: Fine\n";
-    let cases: [(&str, &str, &[&str]); 7] = [
+    let cases: [(&str, &str, &[&str]); 10] = [
         (
             "broken.yaml",
             "kind: segment\nformat: 1\nid: 21\nname: Broken\nconditions:\n  and:\n    - attribute: {field: plan, operator: eq, value: pro}\n    - attribute: {field: ltv, operator: equals, value: 1}\n",
@@ -235,7 +235,22 @@ async fn an_invalid_set_is_refused_whole(server: &TestServer) {
             &["cycle.yaml (document 1), cycle.yaml (document 2): segments [23, 24]: these segments depend on each other in a cycle"],
         ),
         ("garbled.yaml", "kind: segment\nformat: 1\nname: [unclosed\n", &["garbled.yaml", "line"]),
-        ("journey.yaml", "kind: journey\nformat: 1\n", &["journey.yaml (document 1)", "unknown kind 'journey'"]),
+        ("journey.yaml", "kind: journey\nformat: 1\n", &["journey.yaml (document 1)", "a journey needs an id"]),
+        (
+            "no-template.yaml",
+            "kind: journey\nformat: 1\nid: nudge\nname: Nudge\ntrigger: {event: Seen}\nsteps:\n  - {id: mail, send: {channel: email, template: nope}}\n",
+            &["no-template.yaml (document 1)", "journey nudge", "/steps/0/send", "there is no template 'nope'"],
+        ),
+        (
+            "no-segment.yaml",
+            "kind: journey\nformat: 1\nid: back\nname: Back\ntrigger: {segment: 998, on: entered}\nsteps:\n  - {id: wait, delay: 1h}\n",
+            &["no-segment.yaml (document 1)", "journey back", "there is no segment 998"],
+        ),
+        (
+            "unreachable.yaml",
+            "kind: journey\nformat: 1\nid: lost\nname: Lost\ntrigger: {event: Seen}\nsteps:\n  - {id: end, exit: {}}\n  - {id: never, delay: 1h}\n",
+            &["unreachable.yaml (document 1)", "journey lost", "/steps/1", "unreachable"],
+        ),
         ("twice.yaml", "kind: segment\nformat: 1\nid: 20\nname: Other\n", &["twice.yaml (document 1): segment id 20 is already defined in a.yaml (document 1)"]),
         (
             "computed.yaml",

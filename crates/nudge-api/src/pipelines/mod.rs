@@ -6,7 +6,7 @@
 //! answers 400 naming the field of the first refusal and writes nothing of the request.
 
 mod convert;
-mod message;
+pub mod message;
 mod semantic;
 mod wire;
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use nudge_store::DocumentKind;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -41,6 +42,13 @@ pub enum Definition {
         name: String,
         /// The document without `kind` and `format`: what the store keeps.
         definition: Value,
+    },
+    /// A journey or a template: a versioned document named by its `id`.
+    Document {
+        kind: DocumentKind,
+        name: String,
+        /// The document without `kind` and `format`: what the store keeps.
+        body: Value,
     },
 }
 
@@ -160,14 +168,14 @@ fn definition(value: Value) -> Result<Definition, String> {
     let kind = match map.remove("kind") {
         Some(Value::String(kind)) => kind,
         Some(other) => return Err(format!("kind must be a string, got {other}")),
-        None => return Err("kind is required: segment or computed_attribute".into()),
+        None => return Err(format!("kind is required: {KINDS}")),
     };
     match kind.as_str() {
         "segment" => segment(map),
         "computed_attribute" => computed(map),
-        other => Err(format!(
-            "unknown kind '{other}': segment or computed_attribute"
-        )),
+        "journey" => document(DocumentKind::Journey, map),
+        "template" => document(DocumentKind::Template, map),
+        other => Err(format!("unknown kind '{other}': {KINDS}")),
     }
 }
 
@@ -203,6 +211,22 @@ fn segment(mut map: Map<String, Value>) -> Result<Definition, String> {
     })
 }
 
+/// Every kind a definition file may hold.
+const KINDS: &str = "segment, computed_attribute, journey or template";
+
+/// A journey or template: checked in full by the plan, which compiles the whole set.
+fn document(kind: DocumentKind, map: Map<String, Value>) -> Result<Definition, String> {
+    let name = match map.get("id") {
+        Some(Value::String(id)) if !id.trim().is_empty() => id.clone(),
+        _ => return Err(format!("a {} needs an id, a string", kind.as_str())),
+    };
+    Ok(Definition::Document {
+        kind,
+        name,
+        body: Value::Object(map),
+    })
+}
+
 fn computed(map: Map<String, Value>) -> Result<Definition, String> {
     let name = match map.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
@@ -224,6 +248,7 @@ fn duplicates(found: &[Located]) -> Vec<String> {
                 vec![format!("segment id {id}"), format!("segment name '{name}'")]
             }
             Definition::Computed { name, .. } => vec![format!("computed attribute '{name}'")],
+            Definition::Document { kind, name, .. } => vec![format!("{} '{name}'", kind.as_str())],
         };
         for key in keys {
             match seen.get(&key) {
@@ -290,7 +315,8 @@ mod tests {
         let refused = |file: &str, text: &str| parse(file, text).unwrap_err();
         assert!(refused("a.yaml", "kind: segment\n  bad: [").contains("line"));
         assert!(refused("a.json", "{\"kind\": ").contains("line 1"));
-        assert!(refused("a.yaml", "kind: journey\nformat: 1").contains("unknown kind 'journey'"));
+        assert!(refused("a.yaml", "kind: jorney\nformat: 1").contains("unknown kind 'jorney'"));
+        assert!(refused("a.yaml", "kind: journey\nformat: 1\nname: x").contains("needs an id"));
         assert!(refused("a.yaml", "kind: segment\nformat: 2").contains("format 2"));
         assert!(refused("a.yaml", "kind: segment\nname: x").contains("format is required"));
         assert!(refused("a.yaml", "kind: segment\nformat: 1\nname: x").contains("needs an id"));

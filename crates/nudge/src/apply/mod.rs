@@ -1,5 +1,5 @@
-//! `nudge plan -f DIR --workspace W` and `nudge apply -f DIR --workspace W`: segments and
-//! computed attributes kept as files (docs/definitions.md). Both read every file and check the
+//! `nudge plan -f DIR --workspace W` and `nudge apply -f DIR --workspace W`: segments,
+//! computed attributes, journeys and templates kept as files (docs/definitions.md). Both read every file and check the
 //! whole set against the workspace before anything happens; a set with any problem is
 //! refused whole, changing nothing. `plan` prints what `apply` would do; `apply` prints the
 //! same and does it. Definitions in the store that no file mentions are left alone. Like
@@ -10,12 +10,12 @@ pub mod files;
 mod plan;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use nudge_core::{Clock, SystemClock, Timestamp, WorkspaceId};
-use nudge_store::{NewSegment, Store};
+use nudge_store::{DocumentKind, NewSegment, Store};
 
 use crate::config::StoreArgs;
 use crate::server::open_store;
@@ -42,19 +42,12 @@ pub enum Mode {
 }
 
 pub fn run(args: ApplyArgs, mode: Mode) -> anyhow::Result<()> {
-    let located = match files::read_dir(&args.dir)? {
-        Ok(located) => located,
-        Err(problems) => return Err(refused(&args, &problems)),
-    };
     let store = open_store(&args.store)?;
     let workspace = store
         .workspace_by_name(&args.workspace)?
         .ok_or_else(|| anyhow::anyhow!("no workspace named '{}'", args.workspace))?;
     let now = SystemClock.now();
-    let plan = match plan::build(store.as_ref(), workspace.id, located, now)? {
-        Ok(plan) => plan,
-        Err(problems) => return Err(refused(&args, &problems)),
-    };
+    let plan = planned(store.as_ref(), workspace.id, &args.dir, now)?;
     print_plan(&plan);
     let counts = Counts::of(&plan);
     match mode {
@@ -73,12 +66,34 @@ pub fn run(args: ApplyArgs, mode: Mode) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn refused(args: &ApplyArgs, problems: &[String]) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the definitions in {} were refused; nothing was changed:\n  {}",
-        args.dir.display(),
-        problems.join("\n  ")
-    )
+/// Reads `dir` and plans it against the workspace; every problem refuses the whole set.
+fn planned(store: &dyn Store, ws: WorkspaceId, dir: &Path, now: Timestamp) -> anyhow::Result<Plan> {
+    let refused = |problems: &[String]| {
+        anyhow::anyhow!(
+            "the definitions in {} were refused; nothing was changed:\n  {}",
+            dir.display(),
+            problems.join("\n  ")
+        )
+    };
+    let located = match files::read_dir(dir)? {
+        Ok(located) => located,
+        Err(problems) => return Err(refused(&problems)),
+    };
+    match plan::build(store, ws, located, now)? {
+        Ok(plan) => Ok(plan),
+        Err(problems) => Err(refused(&problems)),
+    }
+}
+
+/// Applies the definitions in `dir` to the workspace, quietly (the simulator's way in).
+pub fn apply_dir(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    dir: &Path,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let plan = planned(store, ws, dir, now)?;
+    execute(store, ws, &plan, now)
 }
 
 struct Counts {
@@ -125,18 +140,32 @@ fn print_plan(plan: &Plan) {
 }
 
 /// Writes the plan's changes: computed attributes first, then segments, each after the
-/// segments its conditions read, so a processor reloading midway never sees a reference to
-/// a segment that is not there yet.
+/// segments its conditions read, then templates, then journeys, so a processor reloading
+/// midway never sees a reference to something that is not there yet.
 fn execute(store: &dyn Store, ws: WorkspaceId, plan: &Plan, now: Timestamp) -> anyhow::Result<()> {
     let changed: Vec<&Step> = plan
         .steps
         .iter()
         .filter(|s| s.action != Action::Unchanged)
         .collect();
-    let (computed, segments): (Vec<&Step>, Vec<&Step>) = changed
-        .iter()
-        .partition(|s| matches!(s.definition, Definition::Computed { .. }));
-    let ordered = computed.into_iter().chain(dependency_order(&segments));
+    let of = |wanted: fn(&Definition) -> bool| -> Vec<&Step> {
+        changed
+            .iter()
+            .copied()
+            .filter(|s| wanted(&s.definition))
+            .collect()
+    };
+    let computed = of(|d| matches!(d, Definition::Computed { .. }));
+    let segments = of(|d| matches!(d, Definition::Segment { .. }));
+    let templates =
+        of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Template));
+    let journeys =
+        of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Journey));
+    let ordered = computed
+        .into_iter()
+        .chain(dependency_order(&segments))
+        .chain(templates)
+        .chain(journeys);
     for (done, step) in ordered.enumerate() {
         write(store, ws, step, now).with_context(|| {
             format!(
@@ -153,6 +182,9 @@ fn write(store: &dyn Store, ws: WorkspaceId, step: &Step, now: Timestamp) -> any
     match &step.definition {
         Definition::Computed { name, definition } => {
             store.put_computed_definition(ws, name, definition, now)?;
+        }
+        Definition::Document { kind, name, body } => {
+            store.put_document(ws, *kind, name, body, now)?;
         }
         Definition::Segment {
             id,
@@ -183,7 +215,7 @@ fn dependency_order<'a>(steps: &[&'a Step]) -> Vec<&'a Step> {
         .iter()
         .filter_map(|s| match s.definition {
             Definition::Segment { id, .. } => Some((id, *s)),
-            Definition::Computed { .. } => None,
+            Definition::Computed { .. } | Definition::Document { .. } => None,
         })
         .collect();
     fn visit<'a>(

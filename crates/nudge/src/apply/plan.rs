@@ -1,15 +1,19 @@
 //! What applying a set of definition files would change in a workspace: per definition
 //! `create`, `update` (with a readable diff) or `unchanged`, and the stored definitions the
 //! files leave alone. A plan exists only for a valid set: the stored definitions with the
-//! files applied must compile (`nudge_process::compile`), ids must be free in other
-//! workspaces, and no segment may switch between manual and data-driven. Reads only.
+//! files applied must compile (`nudge_process::compile`, then journeys and templates with
+//! `compile_journeys`), ids must be free in other workspaces, and no segment may switch
+//! between manual and data-driven. Reads only.
 
 use std::collections::{BTreeSet, HashMap};
 
 use nudge_core::{Timestamp, WorkspaceId};
+use nudge_process::journeys::{compile_journeys, journey_subject, template_subject};
 use nudge_process::CatalogError;
 use nudge_process::{computed_subject, segment_subject};
-use nudge_store::{ComputedDefinition, NewSegment, SegmentDefinition, Store};
+use nudge_store::{
+    ComputedDefinition, Document, DocumentKind, NewSegment, SegmentDefinition, Store,
+};
 use serde_json::Value;
 
 use super::files::{Definition, Located, Origin};
@@ -55,6 +59,13 @@ pub fn build(
         .into_iter()
         .filter(|w| w.id != ws)
         .collect();
+    let mut documents: HashMap<(DocumentKind, String), Document> = HashMap::new();
+    for kind in [DocumentKind::Journey, DocumentKind::Template] {
+        for document in store.documents(ws, kind)? {
+            documents.insert((kind, document.name.clone()), document);
+        }
+    }
+    let mut proposed: Vec<Document> = Vec::new();
     let mut problems = Vec::new();
     let mut steps = Vec::new();
     let mut segments: HashMap<i64, SegmentDefinition> =
@@ -107,6 +118,29 @@ pub fn build(
                 segments.insert(*id, wanted);
                 (subject, action)
             }
+            Definition::Document { kind, name, body } => {
+                let stored = documents.get(&(*kind, name.clone()));
+                let action = match stored {
+                    None => Action::Create,
+                    Some(stored) if &stored.body == body => Action::Unchanged,
+                    Some(stored) => Action::Update {
+                        version: stored.version,
+                        diff: json_diff(&stored.body, body),
+                    },
+                };
+                if action != Action::Unchanged {
+                    let version = stored.map_or(0, |d| d.version) + 1;
+                    proposed.push(Document {
+                        kind: *kind,
+                        name: name.clone(),
+                        version,
+                        body: body.clone(),
+                        created_at: now,
+                        deleted: false,
+                    });
+                }
+                (document_subject(*kind, name), action)
+            }
             Definition::Computed { name, definition } => {
                 let action = match computed.get(name) {
                     None => Action::Create,
@@ -139,6 +173,11 @@ pub fn build(
     if let Err(error) = nudge_process::compile(&all_segments, &all_computed) {
         return Ok(Err(vec![refusal(&error, &steps)]));
     }
+    let segment_ids = all_segments.iter().map(|s| s.id).collect();
+    let (journeys, templates) = documents_with(store, ws, &documents, &proposed)?;
+    if let Err(error) = compile_journeys(&journeys, &templates, &segment_ids) {
+        return Ok(Err(vec![refusal(&error, &steps)]));
+    }
     let in_files =
         |wanted: &dyn Fn(&Definition) -> bool| steps.iter().any(|s| wanted(&s.definition));
     let kept = stored_segments
@@ -157,8 +196,53 @@ pub fn build(
                 })
                 .map(|c| computed_subject(&c.name)),
         )
+        .chain(
+            documents
+                .values()
+                .filter(|stored| {
+                    !in_files(&|d| {
+                        matches!(d, Definition::Document { kind, name, .. }
+                            if *kind == stored.kind && *name == stored.name)
+                    })
+                })
+                .map(|d| document_subject(d.kind, &d.name)),
+        )
         .collect();
     Ok(Ok(Plan { steps, kept }))
+}
+
+/// `journey cart-recovery` or `template cart-email`, as `compile_journeys` names them.
+pub fn document_subject(kind: DocumentKind, name: &str) -> String {
+    match kind {
+        DocumentKind::Journey => journey_subject(name),
+        DocumentKind::Template => template_subject(name),
+    }
+}
+
+/// Every stored version of every journey with the proposed ones added as the newest, and
+/// the live templates with the proposed ones in place of the stored.
+fn documents_with(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    stored: &HashMap<(DocumentKind, String), Document>,
+    proposed: &[Document],
+) -> anyhow::Result<(Vec<Document>, Vec<Document>)> {
+    let mut journeys = store.all_document_versions(ws, DocumentKind::Journey)?;
+    journeys.extend(
+        proposed
+            .iter()
+            .filter(|d| d.kind == DocumentKind::Journey)
+            .cloned(),
+    );
+    let mut templates: HashMap<&str, &Document> = stored
+        .iter()
+        .filter(|((kind, _), _)| *kind == DocumentKind::Template)
+        .map(|((_, name), d)| (name.as_str(), d))
+        .collect();
+    for document in proposed.iter().filter(|d| d.kind == DocumentKind::Template) {
+        templates.insert(&document.name, document);
+    }
+    Ok((journeys, templates.into_values().cloned().collect()))
 }
 
 fn segment_action(stored: &SegmentDefinition, wanted: &SegmentDefinition) -> Action {
@@ -202,7 +286,7 @@ fn refusal(error: &CatalogError, steps: &[Step]) -> String {
         Some(step) => {
             let pointer = match step.definition {
                 Definition::Segment { .. } => format!("/conditions{}", error.pointer),
-                Definition::Computed { .. } => error.pointer.clone(),
+                Definition::Computed { .. } | Definition::Document { .. } => error.pointer.clone(),
             };
             format!(
                 "{}: {}: {pointer}: {}",
@@ -220,7 +304,7 @@ fn refusal(error: &CatalogError, steps: &[Step]) -> String {
                 .iter()
                 .filter(|s| match s.definition {
                     Definition::Segment { id, .. } => ids.contains(&id),
-                    Definition::Computed { .. } => false,
+                    Definition::Computed { .. } | Definition::Document { .. } => false,
                 })
                 .map(|s| s.origin.to_string())
                 .collect();

@@ -29,7 +29,7 @@ fn computed() -> Vec<Value> {
         .into_iter()
         .filter_map(|located| match located.definition {
             Definition::Computed { definition, .. } => Some(definition),
-            Definition::Segment { .. } => None,
+            Definition::Segment { .. } | Definition::Document { .. } => None,
         })
         .collect()
 }
