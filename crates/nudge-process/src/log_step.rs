@@ -116,6 +116,7 @@ fn work_for(
                 work = PersonWork::everything();
             }
             work.changes.attributes.extend(attributes.keys().cloned());
+            work.identify_offsets.push(record.offset);
             one(tx.resolve(ws, person)?, work)
         }
         Operation::Track { person, event } => {

@@ -30,6 +30,9 @@ pub struct PersonWork {
     pub silent: BTreeSet<i64>,
     /// When the change reached Nudge, for the event-to-transition latency metric.
     pub received_at: Option<Timestamp>,
+    /// Log offsets of the identify entries among these changes, in log order (journeys
+    /// triggered by an attribute change read what each changed).
+    pub identify_offsets: Vec<i64>,
 }
 
 impl PersonWork {
@@ -54,6 +57,7 @@ impl PersonWork {
         self.recompute_all |= other.recompute_all;
         self.recompute.extend(other.recompute);
         self.silent.extend(other.silent);
+        self.identify_offsets.extend(other.identify_offsets);
         self.received_at = match (self.received_at, other.received_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -195,6 +199,7 @@ fn evaluate(
         .unwrap_or_default();
     let journeys_run = !catalog.journeys.is_empty();
     let journey_state = journeys_run.then(|| state.clone());
+    let mut journeys_next = None;
     let mut segments_now: Option<BTreeSet<i64>> = None;
     if !affected.is_empty() {
         let segments: BTreeSet<i64> = match segment_ids {
@@ -245,6 +250,7 @@ fn evaluate(
             entered: &entered,
             exited: &exited,
             attributes: &work.changes.attributes,
+            identify_offsets: &work.identify_offsets,
             segments,
         };
         advance_person(
@@ -256,11 +262,13 @@ fn evaluate(
             journey_work,
             at,
         )?;
+        journeys_next = catalog.journeys.next_date_due(&state.attributes, now);
     }
     // A moment that is not in the future would fire again at once, forever.
     let segments_next = checks.values().copied().filter(|t| *t > now).min();
     let next = PersonSchedule {
-        next_check: earliest(computed.next_change, segments_next).filter(|t| *t > now),
+        next_check: earliest(earliest(computed.next_change, segments_next), journeys_next)
+            .filter(|t| *t > now),
         segment_checks: Some(checks),
     };
     if schedule.as_ref() != Some(&next) {

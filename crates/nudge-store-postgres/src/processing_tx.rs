@@ -25,6 +25,9 @@ const PERSON_SEGMENT_IDS: &str = "SELECT segment_id FROM segment_members \
      WHERE workspace_id = $1 AND person_key = $2 ORDER BY segment_id";
 const RECORD_TRANSITION: &str = "INSERT INTO segment_transitions (workspace_id, person_key, \
      segment_id, entered, at) VALUES ($1, $2, $3, $4, $5)";
+const ENTRY_ATTRIBUTE_CHANGES: &str = "SELECT data FROM activities \
+     WHERE workspace_id = $1 AND person_key = $2 AND seq BETWEEN $3 AND $4 \
+     AND kind = 'attribute_change' ORDER BY seq";
 const COMPUTED_STATES: &str =
     "SELECT states FROM computed_states WHERE workspace_id = $1 AND person_key = $2";
 const SET_COMPUTED_STATES: &str = "INSERT INTO computed_states (workspace_id, person_key, \
@@ -56,6 +59,7 @@ pub(crate) fn statements() -> Vec<&'static str> {
     vec![
         SET_PROCESSED_OFFSET,
         PERSON_SEGMENT_IDS,
+        ENTRY_ATTRIBUTE_CHANGES,
         RECORD_TRANSITION,
         COMPUTED_STATES,
         SET_COMPUTED_STATES,
@@ -75,6 +79,24 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
 
     fn set_processed_offset(&mut self, ws: WorkspaceId, offset: i64) -> StoreResult<()> {
         self.run(SET_PROCESSED_OFFSET, &[&ws.0, &offset]).map(drop)
+    }
+
+    fn entry_attribute_changes(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        offset: i64,
+    ) -> StoreResult<nudge_core::JsonMap> {
+        let (first, last) = nudge_store::entry_activity_range(offset);
+        let rows = self.query(ENTRY_ATTRIBUTE_CHANGES, &[&ws.0, &person.0, &first, &last])?;
+        let mut changes = nudge_core::JsonMap::new();
+        for row in rows {
+            let text: String = column(&row, 0)?;
+            let data: nudge_core::JsonMap = serde_json::from_str(&text)
+                .map_err(|e| nudge_store::StoreError::Corrupt(format!("activity data: {e}")))?;
+            changes.extend(data);
+        }
+        Ok(changes)
     }
 
     fn person_identifiers(

@@ -39,6 +39,9 @@ const PERSON_EVENT_TIMES: &str = "SELECT seq, name, timestamp, NULL \
      FROM activities INDEXED BY activities_person_name \
      WHERE workspace_id = ?1 AND person_key = ?2 AND name = ?3 AND timestamp >= ?4 \
      AND kind IN ('event', 'page', 'screen')";
+const ENTRY_ATTRIBUTE_CHANGES: &str = "SELECT data FROM activities \
+     INDEXED BY activities_person WHERE workspace_id = ?1 AND person_key = ?2 \
+     AND seq BETWEEN ?3 AND ?4 AND kind = 'attribute_change' ORDER BY seq";
 const COMPUTED_STATES: &str =
     "SELECT states FROM computed_states WHERE workspace_id = ?1 AND person_key = ?2";
 const SET_COMPUTED_STATES: &str = "INSERT INTO computed_states (workspace_id, person_key, \
@@ -60,9 +63,10 @@ const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
 
 /// The statements that read or change existing rows, for the plan test.
 #[cfg(test)]
-pub(crate) const STATEMENTS: [&str; 10] = [
+pub(crate) const STATEMENTS: [&str; 11] = [
     PROCESSED_OFFSET,
     PERSON_SEGMENT_IDS,
+    ENTRY_ATTRIBUTE_CHANGES,
     PERSON_EVENTS,
     PERSON_EVENT_TIMES,
     COMPUTED_STATES,
@@ -175,6 +179,31 @@ impl ProcessingTx for SqliteWriteTx<'_> {
 
     fn set_processed_offset(&mut self, ws: WorkspaceId, offset: i64) -> StoreResult<()> {
         run(self.conn(), SET_PROCESSED_OFFSET, params![ws.0, offset])
+    }
+
+    fn entry_attribute_changes(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        offset: i64,
+    ) -> StoreResult<nudge_core::JsonMap> {
+        let (first, last) = nudge_store::entry_activity_range(offset);
+        let mut stmt = self
+            .conn()
+            .prepare_cached(ENTRY_ATTRIBUTE_CHANGES)
+            .map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params![ws.0, person.0, first, last], |row| {
+                row.get::<_, String>(0)
+            })
+            .map_err(from_sqlite)?;
+        let mut changes = nudge_core::JsonMap::new();
+        for row in rows {
+            let data: nudge_core::JsonMap =
+                crate::codec::from_json(&row.map_err(from_sqlite)?, "activity data")?;
+            changes.extend(data);
+        }
+        Ok(changes)
     }
 
     fn person_identifiers(

@@ -330,6 +330,11 @@ pub trait WriteTx: ProcessingTx {
 /// Activities an entry may record (its events, attribute changes, merges, failures).
 pub const ACTIVITIES_PER_ENTRY: i64 = 16;
 
+/// The first and last activity positions the log entry at `offset` may have used.
+pub fn entry_activity_range(offset: i64) -> (i64, i64) {
+    (activity_seq(offset, 0), activity_seq(offset, u32::MAX))
+}
+
 /// The position of the `n`-th activity caused by the log entry at `offset`: stable across
 /// replays, unique in the store, ordered like the log.
 pub fn activity_seq(offset: i64, n: u32) -> i64 {

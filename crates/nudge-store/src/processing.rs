@@ -234,6 +234,15 @@ pub trait ProcessingTx {
 
     /// Ids of every segment (manual and data-driven) the person belongs to, ascending.
     fn person_segment_ids(&mut self, ws: WorkspaceId, person: PersonKey) -> StoreResult<Vec<i64>>;
+    /// The attribute changes the log entry at `offset` recorded on the person, by attribute:
+    /// `{"plan": {"from": "basic", "to": "pro"}}` (empty when it changed nothing). One range
+    /// of the person's activities, by position.
+    fn entry_attribute_changes(
+        &mut self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        offset: i64,
+    ) -> StoreResult<nudge_core::JsonMap>;
     /// Every identifier that resolves to the person, sorted (ids, emails, phones, anonymous
     /// ids, merged-away ids).
     fn person_identifiers(

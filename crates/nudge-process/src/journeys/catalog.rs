@@ -37,6 +37,8 @@ pub struct JourneyCatalog {
     by_segment: BTreeMap<(i64, bool), Vec<String>>,
     /// Live journeys started by a change of this top-level attribute.
     by_attribute: BTreeMap<String, Vec<String>>,
+    /// Live journeys started a while after a date attribute.
+    by_date: Vec<String>,
     /// Event names any version's instances react to (exits, goals, waits).
     watched_events: BTreeSet<String>,
     /// Event names any version's conditions read: loaded with the person's facts.
@@ -79,6 +81,43 @@ impl JourneyCatalog {
 
     pub fn started_by_attribute(&self, attribute: &str) -> &[String] {
         self.by_attribute.get(attribute).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether a change of one of these attributes can start a journey.
+    pub fn watches_attributes<'a>(&self, mut attributes: impl Iterator<Item = &'a String>) -> bool {
+        attributes.any(|a| self.by_attribute.contains_key(a))
+    }
+
+    /// Date-triggered journeys whose moment for a person with these attributes has come
+    /// (at or before `now`, and recent enough to trigger), with that moment.
+    pub fn dates_due(
+        &self,
+        attributes: &nudge_core::JsonMap,
+        now: nudge_core::Timestamp,
+    ) -> Vec<(&String, nudge_core::Timestamp)> {
+        self.by_date
+            .iter()
+            .filter_map(|id| {
+                let (_, journey) = self.live.get(id)?;
+                let due = journey.trigger.date_due(attributes)?;
+                let fresh = now.millis() - due.millis() <= nudge_journeys::TRIGGER_MAX_AGE_MS;
+                (due <= now && fresh).then_some((id, due))
+            })
+            .collect()
+    }
+
+    /// The next moment a date-triggered journey's time comes for a person with these
+    /// attributes: when the person must be looked at again.
+    pub fn next_date_due(
+        &self,
+        attributes: &nudge_core::JsonMap,
+        now: nudge_core::Timestamp,
+    ) -> Option<nudge_core::Timestamp> {
+        self.by_date
+            .iter()
+            .filter_map(|id| self.live.get(id)?.1.trigger.date_due(attributes))
+            .filter(|due| *due > now)
+            .min()
     }
 
     /// Whether an event of this name can concern an instance that is already running.
@@ -242,11 +281,7 @@ fn index_triggers(catalog: &mut JourneyCatalog, journey: &Arc<Journey>) {
             .entry(field.root().to_string())
             .or_default()
             .push(id),
-        Trigger::Date { attribute, .. } => catalog
-            .by_attribute
-            .entry(attribute.root().to_string())
-            .or_default()
-            .push(id),
+        Trigger::Date { .. } => catalog.by_date.push(id),
         Trigger::Broadcast => {}
     }
 }

@@ -28,6 +28,8 @@ pub struct JourneyWork<'a> {
     pub exited: &'a [i64],
     /// Top-level attributes an entry set (their value may or may not have changed).
     pub attributes: &'a BTreeSet<String>,
+    /// The identify entries among the changes, in log order.
+    pub identify_offsets: &'a [i64],
     /// The person's segments after this evaluation.
     pub segments: BTreeSet<i64>,
 }
@@ -63,6 +65,9 @@ pub(crate) fn advance_person(
             .exited
             .iter()
             .any(|s| !journeys.started_by_segment(*s, false).is_empty());
+    let attribute_triggers = journeys.watches_attributes(work.attributes.iter());
+    let dates_due = journeys.dates_due(&state.attributes, now);
+    let starts_something = starts_something || attribute_triggers || !dates_due.is_empty();
     let person_changed =
         !work.attributes.is_empty() || !work.entered.is_empty() || !work.exited.is_empty();
     let concerns_running = work.events.iter().any(|e| journeys.watches_event(&e.name))
@@ -111,6 +116,27 @@ pub(crate) fn advance_person(
                 runner.trigger(&mut instances, journey, trigger)?;
             }
         }
+    }
+    if attribute_triggers {
+        for &offset in work.identify_offsets {
+            let changes = runner
+                .tx
+                .entry_attribute_changes(runner.subject.ws, person, offset)?;
+            runner.attribute_triggers(&mut instances, &changes, offset)?;
+        }
+    }
+    for (journey, due) in dates_due {
+        let already = runner.tx.last_entry(runner.subject.ws, journey, person)?;
+        if already.is_some_and(|entered| entered >= due) {
+            continue;
+        }
+        let trigger = TriggerData {
+            event: None,
+            timestamp: due,
+            data: JsonMap::new(),
+            offset: at.upto,
+        };
+        runner.trigger(&mut instances, journey, trigger)?;
     }
     if journeys.rechecks() && person_changed {
         for loaded in instances.iter_mut().filter(|l| l.instance.is_active()) {
@@ -220,6 +246,49 @@ impl Runner<'_> {
         self.journeys
             .version(&instance.journey, instance.version)
             .cloned()
+    }
+
+    /// Starts the journeys an entry's attribute changes trigger: `changes` is what the entry
+    /// at `offset` recorded (`{"plan": {"from": …, "to": …}}`).
+    fn attribute_triggers(
+        &mut self,
+        instances: &mut Vec<Loaded>,
+        changes: &JsonMap,
+        offset: i64,
+    ) -> StoreResult<()> {
+        let (mut before, mut after) = (JsonMap::new(), JsonMap::new());
+        for (name, change) in changes {
+            for (side, map) in [("from", &mut before), ("to", &mut after)] {
+                if let Some(value) = change.get(side).filter(|v| !v.is_null()) {
+                    map.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        for name in changes.keys() {
+            for journey in self.journeys.started_by_attribute(name).to_vec() {
+                let Some((_, live)) = self.journeys.live(&journey) else {
+                    continue;
+                };
+                if !live.trigger.attribute_changed(&before, &after) {
+                    continue;
+                }
+                let mut data = JsonMap::new();
+                data.insert("attribute".into(), Value::String(name.clone()));
+                data.insert(
+                    "from".into(),
+                    before.get(name).cloned().unwrap_or(Value::Null),
+                );
+                data.insert("to".into(), after.get(name).cloned().unwrap_or(Value::Null));
+                let trigger = TriggerData {
+                    event: None,
+                    timestamp: self.now,
+                    data,
+                    offset,
+                };
+                self.trigger(instances, &journey, trigger)?;
+            }
+        }
+        Ok(())
     }
 
     /// A trigger for `journey`: starts an instance, hands it to the live one with its key, or

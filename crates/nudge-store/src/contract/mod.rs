@@ -124,6 +124,7 @@ macro_rules! contract_tests {
             processed_offset_is_kept_per_workspace,
             person_segment_ids_list_manual_and_data_driven_memberships,
             person_identifiers_list_every_identifier_of_the_person_sorted,
+            entry_attribute_changes_read_only_that_entrys_changes,
             person_events_filter_by_name_and_since_in_timestamp_order,
             computed_states_are_set_replaced_and_forgotten,
             person_schedules_are_recorded_and_none_is_never_due,

@@ -295,3 +295,39 @@ pub fn person_identifiers_list_every_identifier_of_the_person_sorted(store: &dyn
     );
     assert!(write(store, |tx| tx.person_identifiers(lumen, PersonKey(999_999))).is_empty());
 }
+
+pub fn entry_attribute_changes_read_only_that_entrys_changes(store: &dyn Store) {
+    use crate::activity_seq;
+    let lumen = workspace(store, "lumen");
+    let (ana, bob) = write(store, |tx| {
+        Ok((
+            super::new_person(tx, lumen, "ana")?,
+            super::new_person(tx, lumen, "bob")?,
+        ))
+    });
+    let change = |data: serde_json::Value| nudge_core::Activity {
+        data: super::map(data),
+        ..activity(ActivityKind::AttributeChange, "", 5)
+    };
+    write(store, |tx| {
+        let plan = change(json!({"plan": {"from": "basic", "to": "pro"}}));
+        tx.record_activity(lumen, ana, &plan, activity_seq(700, 0), at(5))?;
+        let event = activity(ActivityKind::Event, "plan", 5);
+        tx.record_activity(lumen, ana, &event, activity_seq(700, 1), at(5))?;
+        let country = change(json!({"country": {"from": null, "to": "PT"}}));
+        tx.record_activity(lumen, ana, &country, activity_seq(700, 2), at(5))?;
+        let later = change(json!({"plan": {"from": "pro", "to": "team"}}));
+        tx.record_activity(lumen, ana, &later, activity_seq(701, 0), at(6))?;
+        let other = change(json!({"plan": {"from": null, "to": "basic"}}));
+        tx.record_activity(lumen, bob, &other, activity_seq(700, 0) + 3, at(5))
+    });
+    let changes = write(store, |tx| tx.entry_attribute_changes(lumen, ana, 700));
+    assert_eq!(
+        serde_json::Value::Object(changes),
+        json!({"plan": {"from": "basic", "to": "pro"}, "country": {"from": null, "to": "PT"}}),
+        "that entry's changes, not its event, not the next entry's, not bob's"
+    );
+    let next = write(store, |tx| tx.entry_attribute_changes(lumen, ana, 701));
+    assert_eq!(next["plan"]["to"], json!("team"));
+    assert!(write(store, |tx| tx.entry_attribute_changes(lumen, ana, 699)).is_empty());
+}
