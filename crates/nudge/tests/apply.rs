@@ -218,7 +218,7 @@ async fn files_are_planned_applied_kept_and_updated(server: &TestServer) {
 
 async fn an_invalid_set_is_refused_whole(server: &TestServer) {
     let fine = "kind: segment\nformat: 1\nid: 20\nname: Fine\n";
-    let cases: [(&str, &str, &[&str]); 10] = [
+    let cases: [(&str, &str, &[&str]); 11] = [
         (
             "broken.yaml",
             "kind: segment\nformat: 1\nid: 21\nname: Broken\nconditions:\n  and:\n    - attribute: {field: plan, operator: eq, value: pro}\n    - attribute: {field: ltv, operator: equals, value: 1}\n",
@@ -245,6 +245,11 @@ async fn an_invalid_set_is_refused_whole(server: &TestServer) {
             "no-segment.yaml",
             "kind: journey\nformat: 1\nid: back\nname: Back\ntrigger: {segment: 998, on: entered}\nsteps:\n  - {id: wait, delay: 1h}\n",
             &["no-segment.yaml (document 1)", "journey back", "there is no segment 998"],
+        ),
+        (
+            "no-event.yaml",
+            "kind: template\nformat: 1\nid: cart\nchannel: email\nsubject: Cart\nbody: \"{{ event.cart_value }}\"\n---\nkind: journey\nformat: 1\nid: lapsed\nname: Lapsed\ntrigger: {attribute_changed: plan}\nsteps:\n  - {id: mail, send: {channel: email, template: cart}}\n",
+            &["no-event.yaml (document 2)", "journey lapsed", "/steps/0/send", "template 'cart' reads event.cart_value in its body, but no event starts this journey"],
         ),
         (
             "unreachable.yaml",

@@ -257,8 +257,43 @@ fn check_references(
                 ),
             });
         }
+        if let Some(message) = unavailable_variable(journey, &template, found) {
+            return Err(CatalogError {
+                subject: subject(),
+                pointer,
+                message,
+            });
+        }
     }
     Ok(())
+}
+
+/// Why a template this journey sends reads a variable the journey can never supply: an
+/// unknown root, the trigger event's data in a journey no event starts, or API trigger data
+/// in one an event starts. (Whether an event carries a given property is the event
+/// contract's business.)
+fn unavailable_variable(journey: &Journey, id: &str, template: &Template) -> Option<String> {
+    let has_event = matches!(journey.trigger, Trigger::Event { .. });
+    template.variables().into_iter().find_map(|variable| {
+        let root = variable
+            .path
+            .split(['.', '['])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let why = match root.as_str() {
+            "customer" | "journey" => return None,
+            "event" | "event_name" | "event_timestamp" if has_event => return None,
+            "trigger" if !has_event => return None,
+            "event" | "event_name" | "event_timestamp" => "no event starts this journey",
+            "trigger" => "an event starts this journey: its data is under event",
+            _ => "there is no such variable (customer, event, trigger, journey)",
+        };
+        Some(format!(
+            "template '{id}' reads {} in its {}, but {why}",
+            variable.path, variable.part
+        ))
+    })
 }
 
 /// `/steps/3/send`: where a step's send sits in the journey's document.
