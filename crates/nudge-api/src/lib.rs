@@ -31,6 +31,9 @@ pub struct AppState {
     pub keys: Arc<auth::KeyCache>,
     /// Where App API export files go, and how their download links are signed.
     pub exports: Arc<app::exports::ExportFiles>,
+    /// A test server's virtual clock (`nudge serve --virtual-clock`); `None` on the system
+    /// clock, where `/v1/clock` does not exist.
+    pub virtual_clock: Option<Arc<nudge_process::ClockDriver>>,
 }
 
 impl AppState {
@@ -52,11 +55,15 @@ impl AppState {
 
 /// The whole HTTP surface on one router.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .merge(track::router())
         .merge(pipelines::router())
         .merge(app::router())
-        .merge(ops::router())
+        .merge(ops::router());
+    if state.virtual_clock.is_some() {
+        routes = routes.merge(app::clock::router());
+    }
+    let routes = routes
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(error::render_errors))

@@ -10,7 +10,9 @@ pub mod time;
 pub mod workspace;
 
 pub use identifier::{Identifier, IdentifierKind};
-pub use operation::{EventKind, EventRecord, ObjectRef, Operation, PersonRef};
+pub use operation::{
+    BroadcastAudience, BroadcastRecipient, EventKind, EventRecord, ObjectRef, Operation, PersonRef,
+};
 pub use person::{Activity, ActivityKind, Device, PersonKey, PersonState};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use workspace::{ApiKind, Env, Workspace, WorkspaceId};

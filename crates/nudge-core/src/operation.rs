@@ -120,6 +120,35 @@ pub enum Operation {
         add: bool,
         relationships: Vec<Relationship<PersonRef>>,
     },
+    /// An API-triggered broadcast (`POST /v1/campaigns/{id}/triggers`): start `journey` for
+    /// its audience with `data`. Changes no person by itself; the processor starts the
+    /// instances.
+    TriggerBroadcast {
+        /// The id the API answered with, by which the broadcast's progress is looked up.
+        trigger_id: i64,
+        journey: String,
+        data: JsonMap,
+        audience: BroadcastAudience,
+    },
+}
+
+/// Whom a broadcast reaches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastAudience {
+    /// These people, each with data of their own laid over the broadcast's.
+    People(Vec<BroadcastRecipient>),
+    /// Everyone a condition document (the audience filter grammar) matches when the
+    /// broadcast is processed.
+    Filter(serde_json::Value),
+}
+
+/// One named recipient of a broadcast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BroadcastRecipient {
+    pub person: PersonRef,
+    #[serde(default, skip_serializing_if = "JsonMap::is_empty")]
+    pub data: JsonMap,
 }
 
 impl Operation {
@@ -139,6 +168,7 @@ impl Operation {
             Operation::PersonRelationships { .. } => "person_relationships",
             Operation::IdentifyObject { .. } => "identify_object",
             Operation::DeleteObject { .. } => "delete_object",
+            Operation::TriggerBroadcast { .. } => "trigger_broadcast",
             Operation::ObjectRelationships { .. } => "object_relationships",
         }
     }

@@ -15,12 +15,14 @@ pub mod journeys;
 mod log_step;
 mod person;
 mod processor;
+mod virtual_time;
 
 pub use backfill::backfill_step;
 pub use catalog::{compile, computed_subject, segment_subject, Catalog, CatalogError};
 pub use computed_step::NewEvent;
 pub use due::process_due_checks;
 pub use facts::PersonData;
-pub use log_step::{process_log_batch, BatchReport};
+pub use log_step::{last_offset_before, process_log_batch, BatchReport};
 pub use person::{process_person, Moment, PersonOutcome, PersonWork};
-pub use processor::{Processor, ProcessorConfig, ProcessorHandle, ReloadHook, Waker};
+pub use processor::{next_wake, Processor, ProcessorConfig, ProcessorHandle, ReloadHook, Waker};
+pub use virtual_time::{advance_clock, AdvanceError, ClockDriver, MAX_STOPS_PER_ADVANCE};

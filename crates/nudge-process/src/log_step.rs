@@ -5,10 +5,14 @@
 use std::collections::BTreeMap;
 
 use nudge_conditions::segments::Changes;
-use nudge_core::{Identifier, IdentifierKind, Operation, PersonKey, Timestamp, WorkspaceId};
-use nudge_store::{LogRecord, Store, StoreResult, WriteTx};
+use nudge_core::{
+    BroadcastAudience, Identifier, IdentifierKind, Operation, PersonKey, Timestamp, WorkspaceId,
+};
+use nudge_journeys::TriggerData;
+use nudge_store::{BroadcastJob, LogRecord, Store, StoreResult, WriteTx};
 
 use crate::computed_step::NewEvent;
+use crate::journeys::{broadcast_job, BroadcastWork};
 use crate::person::{process_person, Moment, PersonWork};
 use crate::Catalog;
 
@@ -25,7 +29,7 @@ pub struct BatchReport {
 }
 
 /// Processes up to `limit` entries after the workspace's processed offset. A workspace with
-/// no definitions has nothing to derive and is left alone (see [`skip_to_head`]).
+/// no definitions has nothing to derive and is left alone (see [`skip_before`]).
 pub fn process_log_batch(
     store: &dyn Store,
     ws: WorkspaceId,
@@ -49,9 +53,20 @@ pub fn process_log_batch(
             return Ok(());
         }
         let mut people: BTreeMap<PersonKey, PersonWork> = BTreeMap::new();
+        let mut broadcasts: BTreeMap<i64, BroadcastJob> = BTreeMap::new();
         for record in &records {
             for (key, work) in work_for(tx, ws, record)? {
                 people.entry(key).or_default().absorb(work);
+            }
+            if let Some(job) = broadcast_of(record) {
+                broadcasts.insert(record.offset, job);
+            }
+        }
+        for work in people.values() {
+            for broadcast in &work.broadcasts {
+                if let Some(job) = broadcasts.get_mut(&broadcast.trigger.offset) {
+                    job.visited += 1;
+                }
             }
         }
         report.people = people.len();
@@ -59,6 +74,14 @@ pub fn process_log_batch(
         for (key, work) in people {
             let outcome = process_person(tx, ws, catalog, key, work, at)?;
             report.transitions += outcome.entered.len() + outcome.exited.len();
+            for offset in outcome.broadcasts_started {
+                if let Some(job) = broadcasts.get_mut(&offset) {
+                    job.started += 1;
+                }
+            }
+        }
+        for job in broadcasts.values() {
+            tx.put_broadcast(ws, job)?;
         }
         tx.set_processed_offset(ws, last)?;
         report.entries = records.len();
@@ -67,21 +90,61 @@ pub fn process_log_batch(
     Ok(report)
 }
 
-/// Moves the processed offset to the head of the log, when a workspace's first definitions
-/// appear: the backfills they start evaluate everyone as of that offset, so the entries before
-/// it need no processing of their own. (Processing them instead would also be correct, since
-/// a backfill counts only events of entries up to the processed offset; it is just work.)
-pub fn skip_to_head(store: &dyn Store, ws: WorkspaceId) -> StoreResult<()> {
+/// Moves the processed offset past the entries received up to `since`, when a workspace's
+/// first definitions appear (written at `since`): the backfills they start evaluate everyone
+/// as of then, so those entries need no processing of their own, while every entry received
+/// after the definitions were written is processed, so no event sent just after a first
+/// journey is missed. (Processing the earlier ones too would also be correct, since a backfill
+/// counts only events of entries up to the processed offset; it is just work.)
+pub fn skip_before(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    since: Option<Timestamp>,
+) -> StoreResult<()> {
+    let Some(since) = since else {
+        return Ok(());
+    };
     let from = store.processed_offset(ws)?;
-    if let Some(head) = store.log_extent(ws, from)?.last_offset {
+    // Entries received in the very millisecond the definitions were written came first
+    // (a clock that did not move between them, as in a simulation).
+    let target = last_offset_before(store, ws, since.plus_millis(1))?;
+    if target > from {
         store.write(&mut |tx| {
             if tx.processed_offset(ws)? == from {
-                tx.set_processed_offset(ws, head)?;
+                tx.set_processed_offset(ws, target)?;
             }
             Ok(())
         })?;
     }
     Ok(())
+}
+
+/// The offset of the last entry of the workspace's log received before `since` (0 when there
+/// is none): a binary search over the log, which is in receipt order, one single-entry read
+/// per step.
+pub fn last_offset_before(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    since: Timestamp,
+) -> StoreResult<i64> {
+    let Some(last) = store.log_extent(ws, 0)?.last_offset else {
+        return Ok(0);
+    };
+    // The smallest offset after which every entry came at or after `since`.
+    let (mut low, mut high) = (0, last);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let later = match store.read_log(ws, middle, 1)?.first() {
+            Some(next) => next.entry.received_at >= since,
+            None => true,
+        };
+        if later {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Ok(low)
 }
 
 /// Whom one log entry concerns and what changed for them, resolved as the store stands now
@@ -129,6 +192,32 @@ fn work_for(
             Ok(id) => one(tx.resolve(ws, &id)?, event_work(event, record)),
             Err(_) => Vec::new(),
         },
+        Operation::TriggerBroadcast {
+            journey,
+            data,
+            audience: BroadcastAudience::People(recipients),
+            ..
+        } => {
+            let mut all = Vec::new();
+            for recipient in recipients {
+                let mut merged = data.clone();
+                merged.extend(recipient.data.clone());
+                let work = PersonWork {
+                    broadcasts: vec![BroadcastWork {
+                        journey: journey.clone(),
+                        trigger: TriggerData {
+                            event: None,
+                            timestamp: received_at,
+                            data: merged,
+                            offset: record.offset,
+                        },
+                    }],
+                    ..PersonWork::default()
+                };
+                all.extend(one(tx.resolve(ws, &recipient.person)?, work));
+            }
+            all
+        }
         Operation::Merge { primary, .. } => one(tx.resolve(ws, primary)?, PersonWork::everything()),
         Operation::Alias { user, .. } => one(tx.resolve(ws, user)?, PersonWork::everything()),
         Operation::ManualSegment { people, .. } => {
@@ -149,6 +238,31 @@ fn work_for(
         // Deletions, suppression, devices and objects change nothing a condition reads.
         _ => Vec::new(),
     })
+}
+
+/// The job a broadcast entry records (its counts filled in as the batch goes).
+fn broadcast_of(record: &LogRecord) -> Option<BroadcastJob> {
+    let Operation::TriggerBroadcast {
+        trigger_id,
+        journey,
+        data,
+        audience,
+    } = &record.entry.operation
+    else {
+        return None;
+    };
+    let filter = match audience {
+        BroadcastAudience::People(_) => None,
+        BroadcastAudience::Filter(filter) => Some(filter),
+    };
+    Some(broadcast_job(
+        *trigger_id,
+        record.offset,
+        journey,
+        data,
+        filter,
+        record.entry.received_at,
+    ))
 }
 
 fn event_work(event: &nudge_core::EventRecord, record: &LogRecord) -> PersonWork {

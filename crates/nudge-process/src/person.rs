@@ -12,7 +12,7 @@ use nudge_store::{EventRead, PagedPerson, PersonSchedule, StoreResult, WriteTx};
 
 use crate::computed_step::{update_computed, ComputedWork, NewEvent};
 use crate::events::PersonEvents;
-use crate::journeys::{advance_person, JourneyWork};
+use crate::journeys::{advance_person, BroadcastWork, JourneyWork};
 use crate::{Catalog, PersonData};
 
 /// What happened to a person since they were last evaluated.
@@ -33,6 +33,8 @@ pub struct PersonWork {
     /// Log offsets of the identify entries among these changes, in log order (journeys
     /// triggered by an attribute change read what each changed).
     pub identify_offsets: Vec<i64>,
+    /// API-triggered broadcasts that name this person.
+    pub broadcasts: Vec<BroadcastWork>,
 }
 
 impl PersonWork {
@@ -58,6 +60,7 @@ impl PersonWork {
         self.recompute.extend(other.recompute);
         self.silent.extend(other.silent);
         self.identify_offsets.extend(other.identify_offsets);
+        self.broadcasts.extend(other.broadcasts);
         self.received_at = match (self.received_at, other.received_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -78,6 +81,8 @@ pub struct PersonOutcome {
     pub entered: Vec<i64>,
     pub exited: Vec<i64>,
     pub computed_changed: Vec<String>,
+    /// Broadcasts (by id) that started an instance for the person.
+    pub broadcasts_started: Vec<i64>,
 }
 
 /// Brings `person` up to date with `work` at `now`, counting the events of log entries up to
@@ -251,9 +256,10 @@ fn evaluate(
             exited: &exited,
             attributes: &work.changes.attributes,
             identify_offsets: &work.identify_offsets,
+            broadcasts: &work.broadcasts,
             segments,
         };
-        advance_person(
+        outcome.broadcasts_started = advance_person(
             tx,
             ws,
             &catalog.journeys,

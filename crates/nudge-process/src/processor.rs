@@ -1,20 +1,22 @@
 //! The processor's loop: reload definitions when their version moves, process every
 //! workspace's new log entries, fire due checks and journey timers, advance backfills, then
 //! sleep until woken (a commit, a shutdown) or until the next check or timer is due. Tests and the simulator drive the
-//! same rounds synchronously with [`Processor::run_until_idle`] under a virtual clock.
+//! same rounds synchronously with [`Processor::run_until_idle`] under a virtual clock; a test
+//! server on a virtual clock waits for the thread's next idle round with
+//! [`Waker::wake_and_wait_idle`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use nudge_core::{Clock, WorkspaceId};
+use nudge_core::{Clock, Timestamp, WorkspaceId};
 use nudge_store::{DocumentKind, Store, StoreResult};
 
 use crate::backfill::backfill_step;
 use crate::due::process_due_checks;
-use crate::journeys::{compile_journeys, process_due_instances};
-use crate::log_step::{process_log_batch, skip_to_head};
+use crate::journeys::{broadcast_step, compile_journeys, process_due_instances};
+use crate::log_step::{process_log_batch, skip_before};
 use crate::{compile, Catalog};
 
 /// Called with a workspace's computed-attribute names whenever definitions are (re)loaded, so
@@ -103,6 +105,15 @@ impl Processor {
             now,
             self.config.due_batch,
         )?;
+        for (ws, catalog) in &self.catalogs {
+            done += broadcast_step(
+                self.store.as_ref(),
+                *ws,
+                catalog,
+                now,
+                self.config.backfill_page,
+            )?;
+        }
         for (ws, catalog) in self.catalogs.iter_mut() {
             done += backfill_step(
                 self.store.as_ref(),
@@ -151,7 +162,8 @@ impl Processor {
                         let first_definitions =
                             self.loaded_version.is_some() && !self.catalogs.contains_key(&ws);
                         if first_definitions {
-                            skip_to_head(self.store.as_ref(), ws)?;
+                            let since = definitions_since(&segments, &computed, &journeys);
+                            skip_before(self.store.as_ref(), ws, since)?;
                         }
                         catalogs.insert(ws, catalog);
                     }
@@ -176,19 +188,21 @@ impl Processor {
         let waker = Waker(signal.clone());
         let thread = std::thread::Builder::new()
             .name("nudge-processor".into())
-            .spawn(move || loop {
-                if signal.stopped() {
-                    break;
+            .spawn(move || {
+                while let Some(round) = signal.begin_round() {
+                    let wait = match self.run_once() {
+                        Ok(0) => {
+                            signal.idle_after(round);
+                            self.idle_wait()
+                        }
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "processing failed; retrying");
+                            self.config.idle_wait
+                        }
+                    };
+                    signal.wait(wait);
                 }
-                let wait = match self.run_once() {
-                    Ok(0) => self.idle_wait(),
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "processing failed; retrying");
-                        self.config.idle_wait
-                    }
-                };
-                signal.wait(wait);
             })
             .expect("spawning the processor thread");
         ProcessorHandle { waker, thread }
@@ -212,11 +226,41 @@ impl Processor {
     }
 
     /// The earliest moment something is scheduled: a person's check or a journey timer.
-    pub fn next_wake(&self) -> StoreResult<Option<nudge_core::Timestamp>> {
-        let check = self.store.next_scheduled_check()?;
-        let timer = self.store.next_instance_wake()?;
-        Ok(crate::person::earliest(check, timer))
+    pub fn next_wake(&self) -> StoreResult<Option<Timestamp>> {
+        next_wake(self.store.as_ref())
     }
+}
+
+/// The earliest moment something is scheduled in `store`: a person's check or a journey
+/// timer, of any workspace.
+pub fn next_wake(store: &dyn Store) -> StoreResult<Option<Timestamp>> {
+    let check = store.next_scheduled_check()?;
+    let timer = store.next_instance_wake()?;
+    Ok(crate::person::earliest(check, timer))
+}
+
+/// When a workspace's definitions as they stand now were written: the earliest creation of a
+/// data-driven segment, a computed attribute or a live journey's current version. Entries
+/// received before it were not meant for them.
+fn definitions_since(
+    segments: &[nudge_store::SegmentDefinition],
+    computed: &[nudge_store::ComputedDefinition],
+    journeys: &[nudge_store::Document],
+) -> Option<nudge_core::Timestamp> {
+    let mut latest: HashMap<&str, &nudge_store::Document> = HashMap::new();
+    for document in journeys {
+        let entry = latest.entry(&document.name).or_insert(document);
+        if document.version > entry.version {
+            *entry = document;
+        }
+    }
+    segments
+        .iter()
+        .filter(|s| !s.manual())
+        .map(|s| s.created_at)
+        .chain(computed.iter().map(|c| c.created_at))
+        .chain(latest.values().filter(|d| !d.deleted).map(|d| d.created_at))
+        .min()
 }
 
 /// Wakes the processor: after a commit, or when a virtual clock moves.
@@ -226,6 +270,14 @@ pub struct Waker(Arc<Signal>);
 impl Waker {
     pub fn wake(&self) {
         self.0.notify(false);
+    }
+
+    /// Wakes the processor and waits until a round that began after this call found nothing
+    /// to do: the log is processed to its head and nothing is due at the clock's time as the
+    /// round read it. `false` when that did not happen within `timeout` (processing keeps
+    /// failing or keeps finding work) or the processor has stopped.
+    pub fn wake_and_wait_idle(&self, timeout: Duration) -> bool {
+        self.0.wait_idle(timeout)
     }
 }
 
@@ -246,32 +298,76 @@ impl ProcessorHandle {
     }
 }
 
+/// The loop's doorbell, and what it last reported. Every wake-up is numbered; a round notes
+/// the number it started after, and when it finds nothing to do it reports that number, so a
+/// caller knows whether the idle round it waits for saw its own wake-up.
 #[derive(Default)]
 struct Signal {
-    state: Mutex<(bool, bool)>,
+    state: Mutex<SignalState>,
     bell: Condvar,
+    idle: Condvar,
+}
+
+#[derive(Default)]
+struct SignalState {
+    /// A wake-up came since the loop last went to sleep.
+    woken: bool,
+    stopped: bool,
+    /// Wake-ups so far.
+    wakes: u64,
+    /// The wake-ups the latest idle round had started after.
+    idle_after: u64,
 }
 
 impl Signal {
-    fn notify(&self, stop: bool) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.0 = true;
-        state.1 |= stop;
-        self.bell.notify_one();
+    fn lock(&self) -> std::sync::MutexGuard<'_, SignalState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn stopped(&self) -> bool {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    /// Rings the bell; returns the wake-up's number.
+    fn notify(&self, stop: bool) -> u64 {
+        let mut state = self.lock();
+        state.woken = true;
+        state.stopped |= stop;
+        state.wakes += 1;
+        self.bell.notify_one();
+        if stop {
+            self.idle.notify_all();
+        }
+        state.wakes
+    }
+
+    /// Where a round starts: the wake-ups it has seen, or `None` once stopped.
+    fn begin_round(&self) -> Option<u64> {
+        let state = self.lock();
+        (!state.stopped).then_some(state.wakes)
+    }
+
+    /// A round that began after `round` wake-ups found nothing to do.
+    fn idle_after(&self, round: u64) {
+        let mut state = self.lock();
+        state.idle_after = state.idle_after.max(round);
+        self.idle.notify_all();
+    }
+
+    fn wait_idle(&self, timeout: Duration) -> bool {
+        let ticket = self.notify(false);
+        let state = self.lock();
+        let (state, _) = self
+            .idle
+            .wait_timeout_while(state, timeout, |s| s.idle_after < ticket && !s.stopped)
+            .unwrap_or_else(|e| e.into_inner());
+        state.idle_after >= ticket
     }
 
     /// Sleeps until notified or `timeout`; a notification that came in while awake ends the
     /// wait at once.
     fn wait(&self, timeout: Duration) {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.lock();
         let (mut state, _) = self
             .bell
-            .wait_timeout_while(state, timeout, |s| !s.0)
+            .wait_timeout_while(state, timeout, |s| !s.woken)
             .unwrap_or_else(|e| e.into_inner());
-        state.0 = false;
+        state.woken = false;
     }
 }

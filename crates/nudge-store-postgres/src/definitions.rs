@@ -1,21 +1,21 @@
 //! [`Definitions`] on [`PostgresStore`]: each call on a pooled connection, each change in its
 //! own transaction, which also raises the config version (one counter row, whose lock orders
 //! definition changes). The statements live with their subjects (`segment_catalogue`,
-//! `computed_catalogue`, `documents`, `processor_reads`, `journeys`, `journey_records`); this
-//! module holds what they share.
+//! `computed_catalogue`, `documents`, `processor_reads`, `journeys`, `journey_records`,
+//! `broadcasts`); this module holds what they share.
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Backfill, ComputedDefinition, Definitions, Document, DocumentKind, InstanceRow, JourneyCounter,
-    NewSegment, SegmentDefinition, SegmentTransition, StoreResult, StoredEvent, StoredJourneyEvent,
-    StoredMessage,
+    Backfill, BroadcastJob, ComputedDefinition, Definitions, Document, DocumentKind, InstanceRow,
+    JourneyCounter, NewSegment, SegmentDefinition, SegmentTransition, StoreResult, StoredEvent,
+    StoredJourneyEvent, StoredMessage,
 };
 use postgres::{GenericClient, Row, Transaction};
 
 use crate::errors::{column, corrupt, pg};
 use crate::{
-    computed_catalogue, documents, journey_records, journeys, processor_reads, segment_catalogue,
-    PostgresStore, Statements,
+    broadcasts, computed_catalogue, documents, journey_records, journeys, processor_reads,
+    segment_catalogue, PostgresStore, Statements,
 };
 
 const RAISE_CONFIG_VERSION: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
@@ -303,5 +303,13 @@ impl Definitions for PostgresStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredMessage>> {
         self.with_conn(|c, s| journey_records::outbox(c, s, ws, after_id, limit))
+    }
+
+    fn open_broadcasts(&self, ws: WorkspaceId) -> StoreResult<Vec<BroadcastJob>> {
+        self.with_conn(|c, s| broadcasts::open(c, s, ws))
+    }
+
+    fn broadcast(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<BroadcastJob>> {
+        self.with_conn(|c, s| broadcasts::by_id(c, s, ws, id))
     }
 }

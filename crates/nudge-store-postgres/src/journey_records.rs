@@ -78,7 +78,6 @@ pub(crate) fn statements() -> Vec<&'static str> {
     ]
 }
 
-
 /// Appends `event` to the timeline and counts it; returns its id.
 pub(crate) fn record(
     client: &mut impl GenericClient,
@@ -166,7 +165,9 @@ pub(crate) fn move_timeline(
     from: PersonKey,
     to: PersonKey,
 ) -> StoreResult<()> {
-    statements.execute(client, MOVE_TIMELINE, &[&ws.0, &from.0, &to.0]).map(drop)
+    statements
+        .execute(client, MOVE_TIMELINE, &[&ws.0, &from.0, &to.0])
+        .map(drop)
 }
 
 /// `false`, with nothing written, when the workspace already queued this message id.

@@ -89,14 +89,14 @@ pub(crate) fn statements() -> Vec<&'static str> {
     ]
 }
 
-
 fn instances(
     client: &mut impl GenericClient,
     statements: &mut Statements,
     sql: &'static str,
     params: &Params<'_>,
 ) -> StoreResult<Vec<InstanceRow>> {
-    statements.query(client, sql, params)?
+    statements
+        .query(client, sql, params)?
         .iter()
         .map(instance_from_row)
         .collect()
@@ -223,9 +223,7 @@ pub(crate) fn last_entry(
     journey: &str,
     person: PersonKey,
 ) -> StoreResult<Option<Timestamp>> {
-    let rows = statements.query(client, LAST_ENTRY,
-        &[&ws.0, &journey, &person.0],
-    )?;
+    let rows = statements.query(client, LAST_ENTRY, &[&ws.0, &journey, &person.0])?;
     let last: Option<i64> = match rows.first() {
         Some(row) => column(row, 0)?,
         None => None,
@@ -240,7 +238,8 @@ pub(crate) fn due_instances(
     limit: usize,
 ) -> StoreResult<Vec<DueInstance>> {
     let params: [&(dyn ToSql + Sync); 2] = [&now.millis(), &as_limit(limit)];
-    statements.query(client, DUE_INSTANCES, &params)?
+    statements
+        .query(client, DUE_INSTANCES, &params)?
         .iter()
         .map(|row| {
             Ok(DueInstance {

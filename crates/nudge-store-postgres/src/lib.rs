@@ -4,6 +4,7 @@
 //! task. No driver type leaves this crate.
 
 mod admin;
+mod broadcasts;
 mod computed_catalogue;
 mod definitions;
 mod derived;

@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "journeys",
         sql: include_str!("../migrations/0011_journeys.sql"),
     },
+    Migration {
+        version: 12,
+        name: "broadcasts",
+        sql: include_str!("../migrations/0012_broadcasts.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

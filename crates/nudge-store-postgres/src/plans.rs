@@ -11,7 +11,7 @@ use postgres::{Client, NoTls};
 
 use crate::test_database::TestDatabase;
 use crate::{
-    admin, computed_catalogue, definitions, derived, documents, event_rows, export,
+    admin, broadcasts, computed_catalogue, definitions, derived, documents, event_rows, export,
     journey_records, journeys, marks, objects, person_data, processing_tx, processor_reads, read,
     rejections, segment_catalogue, suppressions, write_tx, PostgresStore,
 };
@@ -119,7 +119,8 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(suppressions::statements())
         .chain(documents::statements())
         .chain(journeys::statements())
-        .chain(journey_records::statements());
+        .chain(journey_records::statements())
+        .chain(broadcasts::statements());
     let mut checked = 0;
     for sql in statements.filter(|sql| !full_reads.contains(sql)) {
         let plan = plan(&mut client, sql);

@@ -1,15 +1,15 @@
 //! [`ProcessingTx`] on the write transaction: the log processor's watermark, a person's segment
 //! ids, transitions, fold states and schedule, the due checks of every workspace, backfill
-//! pages and progress, and journey instances, timeline and outbox (`journeys`,
-//! `journey_records`). Every statement reaches its rows by key or index (`plans.rs` checks);
-//! commit and rollback belong to `PostgresStore::write`.
+//! pages and progress, journey instances, timeline and outbox (`journeys`,
+//! `journey_records`), and broadcast progress (`broadcasts`). Every statement reaches its rows
+//! by key or index (`plans.rs` checks); commit and rollback belong to `PostgresStore::write`.
 
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Backfill, DueCheck, DueInstance, EventRead, InstanceRow, JourneyEvent, OutboxMessage,
-    PagedPerson, PersonSchedule, ProcessingTx, StoreResult, StoredEvent,
+    Backfill, BroadcastJob, DueCheck, DueInstance, EventRead, InstanceRow, JourneyEvent,
+    OutboxMessage, PagedPerson, PersonSchedule, ProcessingTx, StoreResult, StoredEvent,
 };
 
 use crate::definitions::backfill_params;
@@ -17,7 +17,7 @@ use crate::errors::{column, corrupt};
 use crate::event_rows::to_json;
 use crate::segment_catalogue::as_limit;
 use crate::write_tx::PgWriteTx;
-use crate::{journey_records, journeys, processor_reads};
+use crate::{broadcasts, journey_records, journeys, processor_reads};
 
 const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, \"offset\") \
      VALUES ($1, $2) ON CONFLICT (workspace_id) DO UPDATE SET \"offset\" = excluded.\"offset\"";
@@ -286,5 +286,9 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
 
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {
         journey_records::enqueue(self.tx, self.statements, ws, message)
+    }
+
+    fn put_broadcast(&mut self, ws: WorkspaceId, job: &BroadcastJob) -> StoreResult<()> {
+        broadcasts::put(self.tx, self.statements, ws, job)
     }
 }

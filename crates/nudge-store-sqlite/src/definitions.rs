@@ -1,18 +1,18 @@
 //! [`Definitions`] on [`SqliteStore`]: reads on the read pool, every definition change in one
 //! immediate transaction on the writer connection (so it raises the config version with it).
 //! The SQL lives in `segment_catalogue`, `computed_catalogue`, `documents`, `processing`,
-//! `journeys` and `journey_records`.
+//! `journeys`, `journey_records` and `broadcasts`.
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    ComputedDefinition, Definitions, Document, DocumentKind, EventRead, InstanceRow,
+    BroadcastJob, ComputedDefinition, Definitions, Document, DocumentKind, EventRead, InstanceRow,
     JourneyCounter, NewSegment, SegmentDefinition, SegmentTransition, StoreResult, StoredEvent,
     StoredJourneyEvent, StoredMessage,
 };
 
 use crate::{
-    computed_catalogue, documents, journey_records, journeys, processing, segment_catalogue,
-    SqliteStore,
+    broadcasts, computed_catalogue, documents, journey_records, journeys, processing,
+    segment_catalogue, SqliteStore,
 };
 
 impl Definitions for SqliteStore {
@@ -213,5 +213,13 @@ impl Definitions for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredMessage>> {
         self.with_reader(|conn| journey_records::outbox(conn, ws, after_id, limit))
+    }
+
+    fn open_broadcasts(&self, ws: WorkspaceId) -> StoreResult<Vec<BroadcastJob>> {
+        self.with_reader(|conn| broadcasts::open(conn, ws))
+    }
+
+    fn broadcast(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<BroadcastJob>> {
+        self.with_reader(|conn| broadcasts::by_id(conn, ws, id))
     }
 }

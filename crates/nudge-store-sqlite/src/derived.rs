@@ -15,13 +15,15 @@ const LOG_EXTENT: &str = "SELECT count(*), max(offset) FROM event_log \
      WHERE workspace_id = ?1 AND offset > ?2";
 
 /// Every table derived from the log, children before the people and objects they reference;
-/// the processor's watermark goes with them, so it starts over. Documents and the journey
-/// outbox are not derived (re-deriving must not send a message again).
-const RESET: [&str; 16] = [
+/// the processor's watermark goes with them, so it starts over (broadcast jobs too: it starts
+/// each broadcast again from its log entry). Documents and the journey outbox are not derived
+/// (re-deriving must not send a message again).
+const RESET: [&str; 17] = [
     "DELETE FROM segment_transitions WHERE workspace_id = ?1",
     "DELETE FROM journey_instances WHERE workspace_id = ?1",
     "DELETE FROM journey_events WHERE workspace_id = ?1",
     "DELETE FROM journey_counters WHERE workspace_id = ?1",
+    "DELETE FROM broadcasts WHERE workspace_id = ?1",
     "DELETE FROM computed_states WHERE workspace_id = ?1",
     "DELETE FROM person_schedules WHERE workspace_id = ?1",
     "DELETE FROM processed_offsets WHERE workspace_id = ?1",

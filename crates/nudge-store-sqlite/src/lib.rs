@@ -5,6 +5,7 @@
 //! writer. No rusqlite type leaves this crate.
 
 mod admin;
+mod broadcasts;
 mod checkpoint;
 mod codec;
 mod computed_catalogue;

@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "journeys",
         sql: include_str!("../migrations/0012_journeys.sql"),
     },
+    Migration {
+        version: 13,
+        name: "broadcasts",
+        sql: include_str!("../migrations/0013_broadcasts.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

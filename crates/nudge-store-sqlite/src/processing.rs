@@ -1,16 +1,16 @@
 //! The log processor's per-person state on SQLite: [`ProcessingTx`] on the writer's
 //! transaction (watermark, memberships, transitions, events, fold states, schedules, backfill
 //! pages and progress; journey instances, timeline and outbox through `journeys` and
-//! `journey_records`), and the few reads the store shares with it outside the writer. Every
-//! statement is one person's rows, one page or one key (the plan test in `statements` proves
-//! it); nothing here changes a definition.
+//! `journey_records`; broadcast progress through `broadcasts`), and the few reads the store
+//! shares with it outside the writer. Every statement is one person's rows, one page or one
+//! key (the plan test in `statements` proves it); nothing here changes a definition.
 
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Backfill, DueCheck, DueInstance, EventRead, InstanceRow, JourneyEvent, OutboxMessage,
-    PagedPerson, PersonSchedule, ProcessingTx, StoreResult, StoredEvent,
+    Backfill, BroadcastJob, DueCheck, DueInstance, EventRead, InstanceRow, JourneyEvent,
+    OutboxMessage, PagedPerson, PersonSchedule, ProcessingTx, StoreResult, StoredEvent,
 };
 use rusqlite::{params, Connection, OptionalExtension, Params};
 
@@ -18,7 +18,7 @@ use crate::codec::{from_json, to_json, BackfillColumns};
 use crate::errors::from_sqlite;
 use crate::read::limit;
 use crate::write_tx::SqliteWriteTx;
-use crate::{computed_catalogue, journey_records, journeys, segment_catalogue};
+use crate::{broadcasts, computed_catalogue, journey_records, journeys, segment_catalogue};
 
 const PROCESSED_OFFSET: &str = "SELECT offset FROM processed_offsets WHERE workspace_id = ?1";
 const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, offset) \
@@ -411,5 +411,9 @@ impl ProcessingTx for SqliteWriteTx<'_> {
 
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {
         journey_records::enqueue(self.conn(), ws, message)
+    }
+
+    fn put_broadcast(&mut self, ws: WorkspaceId, job: &BroadcastJob) -> StoreResult<()> {
+        broadcasts::put(self.conn(), ws, job)
     }
 }

@@ -5,10 +5,10 @@ use nudge_core::{
     person::StoredActivity, Identifier, ObjectRef, PersonKey, Timestamp, Workspace, WorkspaceId,
 };
 use nudge_store::{
-    ActivityQuery, ComputedDefinition, Definitions, Document, DocumentKind, InstanceRow,
-    JourneyCounter, KeyHash, KeyOwner, KeyRecord, LogRecord, NewSegment, NewWorkspace, ObjectView,
-    PersonView, Segment, SegmentDefinition, SegmentTransition, Store, StoreResult, StoredEvent,
-    StoredJourneyEvent, StoredMessage, TxWork,
+    ActivityQuery, BroadcastJob, ComputedDefinition, Definitions, Document, DocumentKind,
+    InstanceRow, JourneyCounter, KeyHash, KeyOwner, KeyRecord, LogRecord, NewSegment, NewWorkspace,
+    ObjectView, PersonView, Segment, SegmentDefinition, SegmentTransition, Store, StoreResult,
+    StoredEvent, StoredJourneyEvent, StoredMessage, TxWork,
 };
 use nudge_store_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -297,6 +297,12 @@ impl Definitions for TempSqlite {
         limit: usize,
     ) -> StoreResult<Vec<StoredMessage>> {
         self.store.outbox(ws, after_id, limit)
+    }
+    fn open_broadcasts(&self, ws: WorkspaceId) -> StoreResult<Vec<BroadcastJob>> {
+        self.store.open_broadcasts(ws)
+    }
+    fn broadcast(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<BroadcastJob>> {
+        self.store.broadcast(ws, id)
     }
 }
 

@@ -1,13 +1,14 @@
 //! The [`Definitions`] catalogue: what a workspace is configured with (segments, computed
 //! attributes, versioned documents) and the reads made outside the writer (previews, the App
-//! API, the processor's status and sleep). Every definition change raises the store's
-//! [`config_version`](Definitions::config_version); nothing here runs inside a write.
+//! API, the processor's status, sleep and open broadcasts). Every definition change raises
+//! the store's [`config_version`](Definitions::config_version); nothing here runs inside a
+//! write.
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 
 use crate::{
-    ComputedDefinition, Document, DocumentKind, InstanceRow, JourneyCounter, NewSegment,
-    SegmentDefinition, SegmentTransition, StoreResult, StoredEvent, StoredJourneyEvent,
+    BroadcastJob, ComputedDefinition, Document, DocumentKind, InstanceRow, JourneyCounter,
+    NewSegment, SegmentDefinition, SegmentTransition, StoreResult, StoredEvent, StoredJourneyEvent,
     StoredMessage,
 };
 
@@ -174,4 +175,11 @@ pub trait Definitions {
         after_id: i64,
         limit: usize,
     ) -> StoreResult<Vec<StoredMessage>>;
+
+    // --- broadcasts, outside the writer -----------------------------------------------------
+    /// The workspace's broadcasts that are not complete, oldest first (in log order, by id),
+    /// read through a partial index on the incomplete ones.
+    fn open_broadcasts(&self, ws: WorkspaceId) -> StoreResult<Vec<BroadcastJob>>;
+    /// The workspace's broadcast with this id, complete or not.
+    fn broadcast(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<BroadcastJob>>;
 }

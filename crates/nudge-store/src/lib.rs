@@ -3,6 +3,7 @@
 //! by [`Store::write`] so no transaction handle ever leaves a backend. No SQL type crosses
 //! these signatures. `contract` holds the behaviour every backend must share.
 
+mod broadcasts;
 pub mod contract;
 mod definitions;
 mod documents;
@@ -12,6 +13,7 @@ mod marks;
 mod processing;
 mod types;
 
+pub use broadcasts::*;
 pub use definitions::*;
 pub use documents::*;
 pub use export_types::*;
@@ -117,10 +119,11 @@ pub trait Store: Definitions + Send + Sync + 'static {
     /// Deletes, in one transaction, everything of the workspace that is derived from its log:
     /// people, identifiers, activities, devices, suppressions, segment memberships and
     /// transitions, computed-attribute states, person schedules, objects, relationships,
-    /// marks, journey instances, the journey timeline and its counters; the processed offset
-    /// goes back to 0. The log, dedupe keys, the workspace and its keys, segment and
-    /// computed-attribute definitions, documents, the outbox (the record of what was sent:
-    /// re-deriving must not send again) and anything else not derived from the log stay.
+    /// marks, journey instances, the journey timeline and its counters, broadcast jobs; the
+    /// processed offset goes back to 0. The log, dedupe keys, the workspace and its keys,
+    /// segment and computed-attribute definitions, documents, the outbox (the record of what
+    /// was sent: re-deriving must not send again) and anything else not derived from the log
+    /// stay.
     /// `nudge replay --rebuild` then re-applies the whole log.
     fn reset_derived(&self, ws: WorkspaceId) -> StoreResult<()>;
 

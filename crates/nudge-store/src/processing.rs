@@ -2,13 +2,13 @@
 //! computed attributes; the catalogue itself is [`Definitions`](crate::Definitions)), and the
 //! state it keeps inside one write transaction (the [`ProcessingTx`] operations): its
 //! watermark, data-driven memberships and their transitions, computed-attribute fold states,
-//! each person's next scheduled check, backfill progress, and journey instances with their
-//! timeline and outbox.
+//! each person's next scheduled check, backfill progress, journey instances with their
+//! timeline and outbox, and the progress of broadcasts.
 
 use nudge_core::{JsonMap, PersonKey, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
-use crate::{DueInstance, InstanceRow, JourneyEvent, OutboxMessage, StoreResult};
+use crate::{BroadcastJob, DueInstance, InstanceRow, JourneyEvent, OutboxMessage, StoreResult};
 
 /// How far a background evaluation of a new or edited definition over every existing person
 /// has got. People are visited in key order; `after` is the last key done.
@@ -363,4 +363,8 @@ pub trait ProcessingTx {
     /// Queues a message; `false` (and nothing written) when a message with this
     /// `message_id` is already in the workspace's outbox.
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool>;
+
+    // --- broadcasts ---------------------------------------------------------------------
+    /// Inserts the job, or replaces the one with its id (progress).
+    fn put_broadcast(&mut self, ws: WorkspaceId, job: &BroadcastJob) -> StoreResult<()>;
 }

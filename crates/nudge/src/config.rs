@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use nudge_core::Timestamp;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Args)]
@@ -31,6 +32,15 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "NUDGE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// For tests only: run on a virtual clock starting at this RFC 3339 time, moved forward
+    /// only by `POST /v1/clock`, instead of the system clock.
+    #[arg(long, env = "NUDGE_VIRTUAL_CLOCK", value_name = "RFC 3339", value_parser = parse_time)]
+    pub virtual_clock: Option<Timestamp>,
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(text)
+        .ok_or_else(|| format!("'{text}' is not an RFC 3339 time such as 2026-03-02T09:00:00Z"))
 }
 
 /// Which database a configuration selects.
@@ -68,6 +78,8 @@ pub struct Effective {
     pub tls: bool,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    /// `system`, or `virtual from <time>` on a test server's virtual clock.
+    pub clock: String,
 }
 
 impl ServeArgs {
@@ -84,6 +96,10 @@ impl ServeArgs {
             tls: self.tls_cert.is_some(),
             tls_cert: self.tls_cert.as_ref().map(|p| p.display().to_string()),
             tls_key: self.tls_key.as_ref().map(|_| "<redacted>".to_string()),
+            clock: match self.virtual_clock {
+                None => "system".to_string(),
+                Some(start) => format!("virtual from {} (tests only)", start.to_rfc3339()),
+            },
         })
     }
 }

@@ -6,13 +6,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nudge_api::credentials::{new_workspace, IssuedCredentials};
 use nudge_api::AppState;
-use nudge_core::{Clock, Env};
+use nudge_core::{Clock, Env, ManualClock};
 use nudge_ingest::{Ingestor, WriterConfig};
+use nudge_process::ClockDriver;
 use nudge_store::Store;
 
 use crate::config::{Database, ServeArgs, StoreArgs};
@@ -84,9 +86,14 @@ fn write_credentials(data_dir: &Path, issued: &IssuedCredentials) -> anyhow::Res
     Ok(())
 }
 
+/// How long `POST /v1/clock` waits for the processor at each stop of a virtual clock.
+const VIRTUAL_CLOCK_SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Serves Nudge on `listener` until `shutdown` resolves, then finishes in-flight requests,
 /// drains the writer and returns. `on_ready` gets the bound address and any credentials the
-/// first start created.
+/// first start created. Everything reads `clock`, unless `args.virtual_clock` asks for a
+/// virtual clock (tests only): then a [`ManualClock`] starting there replaces it, and
+/// `POST /v1/clock` moves it.
 pub async fn launch(
     args: ServeArgs,
     listener: std::net::TcpListener,
@@ -94,6 +101,17 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr, Option<IssuedCredentials>),
 ) -> anyhow::Result<()> {
+    let virtual_clock = args.virtual_clock.map(ManualClock::starting_at);
+    let clock: Arc<dyn Clock> = match &virtual_clock {
+        Some(manual) => {
+            tracing::warn!(
+                start = %manual.now().to_rfc3339(),
+                "running on a virtual clock that only POST /v1/clock moves: for tests only"
+            );
+            Arc::new(manual.clone())
+        }
+        None => clock,
+    };
     let store_args = args.store.clone();
     let (store, created) = tokio::task::spawn_blocking({
         let clock = clock.clone();
@@ -115,6 +133,13 @@ pub async fn launch(
         Box::new(move |ws, names| keys.set(ws, names))
     })
     .spawn();
+    let virtual_clock = virtual_clock.map(|manual| {
+        Arc::new(ClockDriver::new(
+            manual,
+            processor.waker(),
+            VIRTUAL_CLOCK_SETTLE_TIMEOUT,
+        ))
+    });
     let waker = processor.waker();
     let writer_config = WriterConfig {
         computed_keys,
@@ -132,6 +157,7 @@ pub async fn launch(
             args.store.data_dir.join("exports"),
             args.tls_cert.is_some(),
         )),
+        virtual_clock,
     };
     let app = nudge_api::router(state);
     let addr = listener.local_addr()?;

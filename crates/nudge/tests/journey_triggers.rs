@@ -56,8 +56,14 @@ fn an_attribute_change_triggers_and_a_rewrite_of_the_same_value_does_not() {
         trigger: {attribute_changed: plan}\n\
         steps:\n  - {id: mail, send: {channel: email, template: note}}\n";
     let scenario = [
-        identify("2026-03-02T09:00:00Z", json!({"email": "a@example.com", "plan": "basic"})),
-        identify("2026-03-02T10:00:00Z", json!({"plan": "basic", "first_name": "Ana"})),
+        identify(
+            "2026-03-02T09:00:00Z",
+            json!({"email": "a@example.com", "plan": "basic"}),
+        ),
+        identify(
+            "2026-03-02T10:00:00Z",
+            json!({"plan": "basic", "first_name": "Ana"}),
+        ),
         identify("2026-03-02T11:00:00Z", json!({"plan": "pro"})),
     ]
     .join("\n");
@@ -181,7 +187,10 @@ fn leaving_a_segment_triggers_and_updates_and_emitted_events_reach_other_journey
         entry:\n  conditions: {attribute: {field: churn_flag, operator: eq, value: true}}\n\
         steps:\n  - {id: mail, send: {channel: email, template: note}}\n";
     let scenario = [
-        identify("2026-03-02T09:00:00Z", json!({"email": "a@example.com", "plan": "pro"})),
+        identify(
+            "2026-03-02T09:00:00Z",
+            json!({"email": "a@example.com", "plan": "pro"}),
+        ),
         identify("2026-03-02T10:00:00Z", json!({"plan": "basic"})),
     ]
     .join("\n");

@@ -48,26 +48,9 @@ const VIP: i64 = 101;
 
 /// `nudge apply` of the example definitions, through the real binary, to the server's store.
 async fn apply_d2c_example(server: &TestServer) {
-    let store = server.store_args();
     let examples =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/d2c/definitions");
-    let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_nudge"));
-    process
-        .args(["apply", "-f"])
-        .arg(&examples)
-        .args(["--workspace", "development"])
-        .env("NUDGE_DATA_DIR", &store.data_dir)
-        .env("NUDGE_LOG", "warn");
-    match &store.database_url {
-        Some(url) => process.env("NUDGE_DATABASE_URL", url),
-        None => process.env_remove("NUDGE_DATABASE_URL"),
-    };
-    let output = process.output().await.expect("nudge runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    server.apply(&examples).await;
     // The running server notices the new definitions and backfills them.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

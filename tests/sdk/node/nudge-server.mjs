@@ -100,8 +100,10 @@ async function createDatabase() {
  * `store`: undefined (the server's default, SQLite in the data directory, whatever the caller's
  * environment says), 'sqlite' (SQLite even if NUDGE_DATABASE_URL is set) or 'postgres' (a fresh
  * database, dropped by `stop()` once the server has exited unless NUDGE_KEEP_DATA is set).
+ * `virtualClock`: an RFC 3339 time; the server then runs on a virtual clock starting there
+ * (`--virtual-clock`), moved only by `POST /v1/clock` (see `advanceClock`).
  */
-export async function startNudge({ store } = {}) {
+export async function startNudge({ store, virtualClock } = {}) {
   const bin = binary();
   if (store !== undefined && store !== 'sqlite' && store !== 'postgres') {
     throw new Error(`unknown store '${store}' (sqlite or postgres)`);
@@ -120,7 +122,9 @@ export async function startNudge({ store } = {}) {
   env.NUDGE_DATA_DIR = dataDir;
   const logPath = path.join(dataDir, 'nudge.log');
   const logFd = openSync(logPath, 'w');
-  const child = spawn(bin, ['serve'], {
+  delete env.NUDGE_VIRTUAL_CLOCK;
+  const serveArgs = virtualClock ? ['serve', '--virtual-clock', virtualClock] : ['serve'];
+  const child = spawn(bin, serveArgs, {
     env,
     stdio: ['ignore', 'pipe', logFd],
   });
@@ -189,7 +193,17 @@ export async function startNudge({ store } = {}) {
     return { code, signal };
   }
 
-  return { baseUrl, creds, dataDir, logPath, stop, child, store: store ?? 'default', database: database?.name };
+  return {
+    baseUrl,
+    creds,
+    dataDir,
+    logPath,
+    stop,
+    child,
+    store: store ?? 'default',
+    database: database?.name,
+    databaseUrl: env.NUDGE_DATABASE_URL, // what the server runs on (unset: SQLite in dataDir)
+  };
 }
 
 /**
@@ -198,9 +212,10 @@ export async function startNudge({ store } = {}) {
  * After the tests the server must exit 0 on SIGTERM and have logged no ERROR line.
  * NUDGE_KEEP_DATA=1 keeps each data directory (and nudge.log) and PostgreSQL database.
  * `{ store: 'postgres' }` without a reachable PostgreSQL: fails under NUDGE_REQUIRE_POSTGRES,
- * otherwise sets `ctx.skipped` to the reason; see `skipUnless`.
+ * otherwise sets `ctx.skipped` to the reason; see `skipUnless`. `{ virtualClock }`: see
+ * `startNudge`.
  */
-export function useNudge({ store } = {}) {
+export function useNudge({ store, virtualClock } = {}) {
   const ctx = {};
   before(async () => {
     if (store === 'postgres') {
@@ -215,7 +230,7 @@ export function useNudge({ store } = {}) {
         return;
       }
     }
-    const server = await startNudge({ store });
+    const server = await startNudge({ store, virtualClock });
     Object.assign(ctx, server, clientsFor(server));
   });
   after(async () => {
@@ -277,7 +292,41 @@ export function clientsFor({ baseUrl, creds }) {
     return res.body.activities;
   }
 
-  return { trackUrl, apiUrl, track, api, appGet, customer, activities };
+  /** POST on the App API with plain fetch and a JSON body: `{status, body}`. */
+  async function appPost(pathAndQuery, payload) {
+    const res = await fetch(`${baseUrl}${pathAndQuery}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${creds.app_api_key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(payload),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /**
+   * On a server started with `virtualClock`: moves its clock to `to` (RFC 3339), which
+   * answers once the server has done everything due up to then.
+   */
+  async function advanceClock(to) {
+    const res = await appPost('/v1/clock', { advance_to: to });
+    assert.equal(res.status, 200, `advancing the clock to ${to}: ${JSON.stringify(res.body)}`);
+    return res.body.now;
+  }
+
+  /** The journey timeline (`GET /v1/timeline`), every page. */
+  async function timeline() {
+    const lines = [];
+    let start = '';
+    do {
+      const res = await appGet(`/v1/timeline?limit=100&start=${encodeURIComponent(start)}`);
+      assert.equal(res.status, 200, `timeline: ${JSON.stringify(res.body)}`);
+      lines.push(...res.body.timeline);
+      start = res.body.next;
+    } while (start);
+    return lines;
+  }
+
+  return { trackUrl, apiUrl, track, api, appGet, appPost, advanceClock, timeline, customer, activities };
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

@@ -1,10 +1,15 @@
 //! The App API (`/v1/...`, Bearer app key): reading people, their activities, segments and
-//! objects, managing segment and computed-attribute definitions, Customer.io-compatible where
-//! Customer.io has the endpoint.
+//! objects, managing segment and computed-attribute definitions, the journey timeline,
+//! Customer.io-compatible where Customer.io has the endpoint; and a test server's virtual
+//! clock ([`clock`], mounted only when the server runs on one).
 
+mod broadcasts;
+mod campaigns;
+pub mod clock;
 mod computed;
 mod cursor;
 mod definitions;
+mod documents;
 pub mod exports;
 mod people;
 mod preview;
@@ -12,6 +17,7 @@ mod processing;
 mod rejections;
 mod render;
 mod segments;
+mod timeline;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -24,8 +30,12 @@ pub fn router() -> Router<AppState> {
     people::router()
         .merge(segments::router())
         .merge(computed::router())
+        .merge(documents::router())
+        .merge(campaigns::router())
+        .merge(broadcasts::router())
         .merge(processing::router())
         .merge(rejections::router())
         .merge(exports::router())
+        .merge(timeline::router())
         .layer(DefaultBodyLimit::max(APP_BODY_LIMIT))
 }

@@ -1,7 +1,8 @@
 //! `GET /v1/processing`: how far the log processor has got through the workspace's log, so
 //! clients, tests and the dashboard can wait for "processed up to here" instead of guessing.
 //! Segment memberships and computed attributes reflect every entry up to `processed_offset`;
-//! a workspace without data-driven segments or computed attributes has nothing to process.
+//! a workspace without data-driven segments, computed attributes or journeys has nothing to
+//! process.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -24,7 +25,10 @@ async fn status(
         .read(move |store| {
             let processed = store.processed_offset(ws)?;
             let derives = !store.computed_definitions(ws)?.is_empty()
-                || store.segment_definitions(ws)?.iter().any(|s| !s.manual());
+                || store.segment_definitions(ws)?.iter().any(|s| !s.manual())
+                || !store
+                    .all_document_versions(ws, nudge_store::DocumentKind::Journey)?
+                    .is_empty();
             Ok((processed, store.log_extent(ws, processed)?, derives))
         })
         .await?;

@@ -226,6 +226,12 @@ async fn delete(
                     ),
                 )));
             }
+            if let Some(journey) = super::documents::journey_using_segment(store, ws, id)? {
+                return Ok(Err(ApiError::bad_request(
+                    "",
+                    format!("segment {id} is used by {journey}: change or delete it first"),
+                )));
+            }
             Ok(if store.delete_segment(ws, id)? {
                 Ok(())
             } else {

@@ -102,5 +102,8 @@ fn subjects(operation: &Operation) -> (Vec<Identifier>, Vec<&ObjectRef>) {
             vec![object],
         ),
         Operation::DeleteObject { object } => (Vec::new(), vec![object]),
+        // Changes no stored state: the processor starts the broadcast's instances, and their
+        // message ids make starting them again harmless.
+        Operation::TriggerBroadcast { .. } => (Vec::new(), Vec::new()),
     }
 }

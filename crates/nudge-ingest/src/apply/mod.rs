@@ -189,6 +189,8 @@ pub fn apply_entry(
         }
         Operation::Merge { primary, secondary } => identify::merge(&mut cx, primary, secondary),
         Operation::Alias { previous, user } => identify::alias(&mut cx, previous, user),
+        // Logged for the processor, which starts the instances; nothing to store here.
+        Operation::TriggerBroadcast { .. } => Ok(Outcome::Applied),
         other => relations::apply(&mut cx, other),
     }
 }

@@ -11,7 +11,8 @@ use nudge_journeys::{EventInput, Input};
 use nudge_store::{EventRead, Store, StoreResult, WriteTx, ACTIVITIES_PER_ENTRY};
 
 use super::effects::Subject;
-use super::person::{load_instances, save_instances, Loaded, Runner};
+use super::person::{load_instances, save_instances, Loaded};
+use super::runner::{row_for, Runner};
 use crate::events::PersonEvents;
 use crate::{Catalog, PersonData};
 
@@ -136,7 +137,7 @@ fn catch_up(runner: &mut Runner<'_>, loaded: &mut Loaded) -> StoreResult<()> {
         });
         runner.step(loaded, input)?;
         loaded.instance.seen_offset = offset;
-        loaded.row = super::person::row_for(loaded.row.id, loaded.row.person, &loaded.instance)?;
+        loaded.row = row_for(loaded.row.id, loaded.row.person, &loaded.instance)?;
         loaded.dirty = true;
     }
     Ok(())

@@ -5,14 +5,14 @@
 //! so segments and other journeys see them; webhooks queued for delivery.
 
 use nudge_core::{
-    EventKind, EventRecord, Identifier, IdentifierKind, JsonMap, Operation, PersonKey, PersonState,
+    EventKind, EventRecord, Identifier, IdentifierKind, Operation, PersonKey, PersonState,
     Timestamp, WorkspaceId,
 };
 use nudge_journeys::{Effect, Instance, Journey};
 use nudge_store::{JourneyEvent, LogEntry, OutboxMessage, StoreResult, WriteTx};
-use nudge_templates::{EventContext, RenderContext};
 use serde_json::{json, Value};
 
+use super::send::{prepare, render_context, Send};
 use super::JourneyCatalog;
 
 /// Whom the effects concern.
@@ -43,8 +43,15 @@ impl Subject {
         })
     }
 
+    /// A message's id in the outbox, its idempotency key: the engine's id (journey, version,
+    /// trigger, step, visit, key) made the person's own, since one trigger (a segment entry
+    /// in a batch, a broadcast) can start the same journey for many people.
+    pub fn message_id(&self, engine_id: &str) -> String {
+        format!("{}:{engine_id}", self.state.cio_id)
+    }
+
     /// The address a channel sends to: the identifier, or the attribute of that name.
-    fn address(&self, channel: &str) -> Option<String> {
+    pub(super) fn address(&self, channel: &str) -> Option<String> {
         let (identifier, attribute) = match channel {
             "email" => (&self.state.email, "email"),
             "sms" => (&self.state.phone, "phone"),
@@ -75,7 +82,10 @@ pub(super) fn apply_effects(
     instance: &mut Instance,
     effects: &[Effect],
     now: Timestamp,
+    from_step: Option<String>,
 ) -> StoreResult<()> {
+    // The step each effect happened at: where the instance was, then each step it reached.
+    let mut current_step = from_step;
     let record = |tx: &mut dyn WriteTx,
                   step: Option<&str>,
                   kind: &str,
@@ -102,9 +112,11 @@ pub(super) fn apply_effects(
             Effect::Entered => {
                 let detail = json!({"key": instance.key, "trigger": instance.trigger.event});
                 record(tx, None, "entered", None, detail)?;
-                metrics::counter!("nudge_journey_entered_total").increment(1);
+                metrics::counter!("nudge_journey_entered_total", "journey" => journey.id.clone())
+                    .increment(1);
             }
             Effect::StepReached { step } => {
+                current_step = Some(step.clone());
                 record(tx, Some(step), "step_reached", None, json!({}))?;
             }
             Effect::Send {
@@ -113,18 +125,19 @@ pub(super) fn apply_effects(
                 template,
                 message_id,
             } => {
+                let outbox_id = subject.message_id(message_id);
                 let send = Send {
                     step,
                     channel,
                     template,
-                    message_id,
+                    message_id: &outbox_id,
                 };
                 match prepare(journeys, subject, journey, instance, &send) {
                     Ok(message) => {
                         let detail = json!({
                             "channel": channel, "to": message.recipient,
                             "subject": message.subject, "body": message.body,
-                            "template": template, "message_id": message_id,
+                            "template": template, "message_id": outbox_id,
                         });
                         let message = OutboxMessage {
                             instance: instance_id,
@@ -133,8 +146,10 @@ pub(super) fn apply_effects(
                         };
                         if tx.enqueue_message(subject.ws, &message)? {
                             record(tx, Some(step), "message_sent", None, detail)?;
-                            metrics::counter!("nudge_journey_messages_total", "channel" => channel.clone())
-                                .increment(1);
+                            metrics::counter!("nudge_journey_messages_total",
+                                "journey" => journey.id.clone(), "step" => step.clone(),
+                                "channel" => channel.clone())
+                            .increment(1);
                         }
                     }
                     Err(reason) => {
@@ -184,16 +199,15 @@ pub(super) fn apply_effects(
                 append_and_apply(tx, subject.ws, operation, now)?;
                 record(tx, Some(step), "event_emitted", None, json!({"name": name}))?;
             }
-            Effect::Webhook {
-                step, message_id, ..
-            } => {
+            Effect::Webhook { step, .. } => {
                 let message = webhook_message(subject, journey, instance, effect, now)?;
                 let message = OutboxMessage {
                     instance: instance_id,
                     ..message
                 };
                 if tx.enqueue_message(subject.ws, &message)? {
-                    let detail = json!({"message_id": message_id, "request": message.payload});
+                    let detail =
+                        json!({"message_id": message.message_id, "request": message.payload});
                     record(tx, Some(step), "webhook_queued", None, detail)?;
                 }
             }
@@ -203,133 +217,21 @@ pub(super) fn apply_effects(
                     Some(step),
                     "converted",
                     None,
-                    json!({"message_id": message_id}),
+                    json!({"message_id": subject.message_id(message_id)}),
                 )?;
-                metrics::counter!("nudge_journey_conversions_total").increment(1);
+                metrics::counter!("nudge_journey_conversions_total", "journey" => journey.id.clone())
+                    .increment(1);
             }
             Effect::Exited { reason } => {
-                record(
-                    tx,
-                    instance.step.as_deref(),
-                    "exited",
-                    Some(reason),
-                    json!({}),
-                )?;
-                metrics::counter!("nudge_journey_exited_total", "reason" => reason.clone())
-                    .increment(1);
+                let at_step = instance.step.clone().or_else(|| current_step.clone());
+                record(tx, at_step.as_deref(), "exited", Some(reason), json!({}))?;
+                metrics::counter!("nudge_journey_exited_total",
+                    "journey" => journey.id.clone(), "reason" => reason.clone())
+                .increment(1);
             }
         }
     }
     Ok(())
-}
-
-struct Send<'a> {
-    step: &'a str,
-    channel: &'a str,
-    template: &'a str,
-    message_id: &'a str,
-}
-
-/// Why a send was skipped: a short code for counters and a human detail.
-struct SkipReason {
-    code: &'static str,
-    detail: String,
-}
-
-fn skip(code: &'static str, detail: impl Into<String>) -> SkipReason {
-    SkipReason {
-        code,
-        detail: detail.into(),
-    }
-}
-
-/// The message a send puts in the outbox, or why it cannot go out.
-fn prepare(
-    journeys: &JourneyCatalog,
-    subject: &Subject,
-    journey: &Journey,
-    instance: &Instance,
-    send: &Send<'_>,
-) -> Result<OutboxMessage, SkipReason> {
-    let attributes = &subject.state.attributes;
-    if attributes.get("unsubscribed") == Some(&Value::Bool(true)) {
-        return Err(skip("unsubscribed", "the person is unsubscribed"));
-    }
-    let Some(recipient) = subject.address(send.channel) else {
-        return Err(skip(
-            "no_recipient",
-            format!("the person has no address for {}", send.channel),
-        ));
-    };
-    let Some(template) = journeys.template(send.template) else {
-        return Err(skip(
-            "failed_render",
-            format!("there is no template '{}'", send.template),
-        ));
-    };
-    let rendered = template
-        .render(&render_context(
-            subject,
-            journey,
-            instance,
-            send.step,
-            send.message_id,
-        ))
-        .map_err(|e| skip("failed_render", e.to_string()))?;
-    Ok(OutboxMessage {
-        message_id: send.message_id.to_string(),
-        person: subject.key,
-        journey: journey.id.clone(),
-        step: send.step.to_string(),
-        instance: 0,
-        channel: send.channel.to_string(),
-        recipient,
-        subject: rendered.subject.clone().or(rendered.title.clone()),
-        body: rendered.body.clone(),
-        payload: json!({"html": rendered.html, "title": rendered.title}),
-        created_at: Timestamp::from_millis(0),
-    })
-}
-
-/// What a template sees: the person, the trigger event, and where in which journey it is.
-pub(super) fn render_context(
-    subject: &Subject,
-    journey: &Journey,
-    instance: &Instance,
-    step: &str,
-    message_id: &str,
-) -> RenderContext {
-    let mut customer = subject.state.attributes.clone();
-    for (name, value) in [
-        ("id", &subject.state.id),
-        ("email", &subject.state.email),
-        ("phone", &subject.state.phone),
-    ] {
-        if let Some(value) = value {
-            customer.insert(name.into(), Value::String(value.clone()));
-        }
-    }
-    let event = instance.trigger.event.as_ref().map(|name| EventContext {
-        name: name.clone(),
-        timestamp: instance.trigger.timestamp,
-        data: instance.trigger.data.clone(),
-    });
-    let trigger = if event.is_none() {
-        instance.trigger.data.clone()
-    } else {
-        JsonMap::new()
-    };
-    let mut journey_vars = JsonMap::new();
-    journey_vars.insert("id".into(), Value::String(journey.id.clone()));
-    journey_vars.insert("name".into(), Value::String(journey.name.clone()));
-    journey_vars.insert("step".into(), Value::String(step.to_string()));
-    journey_vars.insert("message_id".into(), Value::String(message_id.to_string()));
-    RenderContext {
-        customer,
-        event,
-        trigger,
-        journey: journey_vars,
-    }
 }
 
 /// The channel of a send step; `None` for any other step.
@@ -378,10 +280,11 @@ fn webhook_message(
     else {
         return Err(nudge_store::StoreError::Backend("not a webhook".into()));
     };
-    let context = render_context(subject, journey, instance, step, message_id);
+    let message_id = subject.message_id(message_id);
+    let context = render_context(subject, journey, instance, step, &message_id);
     let payload = super::webhook::request_payload(effect, &context);
     Ok(OutboxMessage {
-        message_id: message_id.clone(),
+        message_id,
         person: subject.key,
         journey: journey.id.clone(),
         step: step.clone(),

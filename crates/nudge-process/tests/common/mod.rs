@@ -188,6 +188,40 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Stores a journey or template document (YAML, with or without kind and format).
+    pub fn document(&self, kind: nudge_store::DocumentKind, yaml: &str) {
+        let mut value: Value = serde_norway::from_str(yaml).expect("valid YAML");
+        let map = value.as_object_mut().expect("a mapping");
+        map.remove("kind");
+        map.remove("format");
+        let name = map["id"].as_str().expect("an id").to_string();
+        self.store
+            .put_document(self.ws, kind, &name, &value, self.clock_now())
+            .unwrap();
+    }
+
+    /// Runs the clock to `target`, stopping at every due check and timer on the way, as the
+    /// simulator does.
+    pub fn advance_to(&mut self, target: Timestamp) {
+        let processor = &mut self.processor;
+        nudge_process::advance_clock(&self.clock, self.store.as_ref(), target, || {
+            processor.run_until_idle().map_err(Into::into)
+        })
+        .unwrap();
+    }
+
+    /// The journey timeline, oldest first.
+    pub fn journey_events(&self) -> Vec<nudge_store::JourneyEvent> {
+        self.store
+            .journey_events(self.ws, 0, 100_000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    }
+}
+
 pub fn person(id: &str) -> Identifier {
     Identifier::new(IdentifierKind::Id, id).unwrap()
 }

@@ -4,6 +4,7 @@
 //! traits: no backend-specific assumption (key values, offsets starting at 1, error texts).
 
 mod activities;
+mod broadcasts;
 mod computed_definitions;
 mod derived;
 mod devices;
@@ -28,6 +29,7 @@ mod transactions;
 mod workspaces;
 
 pub use activities::*;
+pub use broadcasts::*;
 pub use computed_definitions::*;
 pub use derived::*;
 pub use devices::*;
@@ -152,6 +154,11 @@ macro_rules! contract_tests {
             move_person_data_moves_instances_and_finishes_a_clashing_live_one,
             move_person_data_without_journeys_moves_no_instances,
             reset_derived_wipes_journey_state_and_keeps_documents_and_outbox,
+            broadcasts_are_put_and_read_back,
+            put_broadcast_replaces_the_job_with_its_id,
+            open_broadcasts_are_the_incomplete_oldest_first_per_workspace,
+            broadcast_by_id_is_per_workspace_and_none_when_unknown,
+            reset_derived_wipes_broadcasts,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

@@ -3,20 +3,20 @@
 //! files leave alone. A plan exists only for a valid set: the stored definitions with the
 //! files applied must compile (`nudge_process::compile`, then journeys and templates with
 //! `compile_journeys`), ids must be free in other workspaces, and no segment may switch
-//! between manual and data-driven. Reads only.
+//! between manual and data-driven. Works on the stored definitions as data (read from a store
+//! or through a server's App API); reads nothing itself.
 
 use std::collections::{BTreeSet, HashMap};
 
-use nudge_core::{Timestamp, WorkspaceId};
+use nudge_core::Timestamp;
 use nudge_process::journeys::{compile_journeys, journey_subject, template_subject};
 use nudge_process::CatalogError;
 use nudge_process::{computed_subject, segment_subject};
-use nudge_store::{
-    ComputedDefinition, Document, DocumentKind, NewSegment, SegmentDefinition, Store,
-};
+use nudge_store::{ComputedDefinition, Document, DocumentKind, NewSegment, SegmentDefinition};
 use serde_json::Value;
 
 use super::files::{Definition, Located, Origin};
+use super::stored::StoredDefinitions;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -45,26 +45,15 @@ pub struct Plan {
     pub kept: Vec<String>,
 }
 
-/// The plan for `files` against workspace `ws`, or every reason it is refused.
+/// The plan for `files` against a workspace holding `stored`, or every reason it is refused.
 pub fn build(
-    store: &dyn Store,
-    ws: WorkspaceId,
+    stored: &StoredDefinitions,
     files: Vec<Located>,
     now: Timestamp,
-) -> anyhow::Result<Result<Plan, Vec<String>>> {
-    let stored_segments = store.segment_definitions(ws)?;
-    let stored_computed = store.computed_definitions(ws)?;
-    let others: Vec<_> = store
-        .workspaces()?
-        .into_iter()
-        .filter(|w| w.id != ws)
-        .collect();
-    let mut documents: HashMap<(DocumentKind, String), Document> = HashMap::new();
-    for kind in [DocumentKind::Journey, DocumentKind::Template] {
-        for document in store.documents(ws, kind)? {
-            documents.insert((kind, document.name.clone()), document);
-        }
-    }
+) -> Result<Plan, Vec<String>> {
+    let stored_segments = &stored.segments;
+    let stored_computed = &stored.computed;
+    let documents = stored.live_documents();
     let mut proposed: Vec<Document> = Vec::new();
     let mut problems = Vec::new();
     let mut steps = Vec::new();
@@ -92,13 +81,11 @@ pub fn build(
                 let wanted = SegmentDefinition::proposed(*id, &new, None, now);
                 let action = match segments.get(id) {
                     None => {
-                        for other in &others {
-                            if store.segment_definition(other.id, *id)?.is_some() {
-                                problems.push(format!(
-                                    "{}: {subject}: id {id} is taken by workspace '{}'",
-                                    located.origin, other.name
-                                ));
-                            }
+                        if let Some(other) = stored.segments_elsewhere.get(id) {
+                            problems.push(format!(
+                                "{}: {subject}: id {id} is taken by workspace '{other}'",
+                                located.origin
+                            ));
                         }
                         Action::Create
                     }
@@ -119,21 +106,19 @@ pub fn build(
                 (subject, action)
             }
             Definition::Document { kind, name, body } => {
-                let stored = documents.get(&(*kind, name.clone()));
-                let action = match stored {
+                let action = match documents.get(&(*kind, name.clone())) {
                     None => Action::Create,
-                    Some(stored) if &stored.body == body => Action::Unchanged,
-                    Some(stored) => Action::Update {
-                        version: stored.version,
-                        diff: json_diff(&stored.body, body),
+                    Some(live) if &live.body == body => Action::Unchanged,
+                    Some(live) => Action::Update {
+                        version: live.version,
+                        diff: json_diff(&live.body, body),
                     },
                 };
                 if action != Action::Unchanged {
-                    let version = stored.map_or(0, |d| d.version) + 1;
                     proposed.push(Document {
                         kind: *kind,
                         name: name.clone(),
-                        version,
+                        version: stored.next_version(*kind, name),
                         body: body.clone(),
                         created_at: now,
                         deleted: false,
@@ -165,18 +150,18 @@ pub fn build(
         });
     }
     if !problems.is_empty() {
-        return Ok(Err(problems));
+        return Err(problems);
     }
     let mut all_segments: Vec<SegmentDefinition> = segments.into_values().collect();
     all_segments.sort_by_key(|s| s.id);
     let all_computed: Vec<ComputedDefinition> = computed.into_values().collect();
     if let Err(error) = nudge_process::compile(&all_segments, &all_computed) {
-        return Ok(Err(vec![refusal(&error, &steps)]));
+        return Err(vec![refusal(&error, &steps)]);
     }
     let segment_ids = all_segments.iter().map(|s| s.id).collect();
-    let (journeys, templates) = documents_with(store, ws, &documents, &proposed)?;
+    let (journeys, templates) = documents_with(stored, &proposed);
     if let Err(error) = compile_journeys(&journeys, &templates, &segment_ids) {
-        return Ok(Err(vec![refusal(&error, &steps)]));
+        return Err(vec![refusal(&error, &steps)]);
     }
     let in_files =
         |wanted: &dyn Fn(&Definition) -> bool| steps.iter().any(|s| wanted(&s.definition));
@@ -208,7 +193,7 @@ pub fn build(
                 .map(|d| document_subject(d.kind, &d.name)),
         )
         .collect();
-    Ok(Ok(Plan { steps, kept }))
+    Ok(Plan { steps, kept })
 }
 
 /// `journey cart-recovery` or `template cart-email`, as `compile_journeys` names them.
@@ -222,12 +207,10 @@ pub fn document_subject(kind: DocumentKind, name: &str) -> String {
 /// Every stored version of every journey with the proposed ones added as the newest, and
 /// the live templates with the proposed ones in place of the stored.
 fn documents_with(
-    store: &dyn Store,
-    ws: WorkspaceId,
-    stored: &HashMap<(DocumentKind, String), Document>,
+    stored: &StoredDefinitions,
     proposed: &[Document],
-) -> anyhow::Result<(Vec<Document>, Vec<Document>)> {
-    let mut journeys = store.all_document_versions(ws, DocumentKind::Journey)?;
+) -> (Vec<Document>, Vec<Document>) {
+    let mut journeys = stored.journey_versions.clone();
     journeys.extend(
         proposed
             .iter()
@@ -235,14 +218,14 @@ fn documents_with(
             .cloned(),
     );
     let mut templates: HashMap<&str, &Document> = stored
+        .templates
         .iter()
-        .filter(|((kind, _), _)| *kind == DocumentKind::Template)
-        .map(|((_, name), d)| (name.as_str(), d))
+        .map(|d| (d.name.as_str(), d))
         .collect();
     for document in proposed.iter().filter(|d| d.kind == DocumentKind::Template) {
         templates.insert(&document.name, document);
     }
-    Ok((journeys, templates.into_values().cloned().collect()))
+    (journeys, templates.into_values().cloned().collect())
 }
 
 fn segment_action(stored: &SegmentDefinition, wanted: &SegmentDefinition) -> Action {
@@ -384,6 +367,67 @@ pub fn line_diff(old: &str, new: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn located(definition: Definition) -> Located {
+        Located {
+            origin: Origin {
+                file: "journeys.yaml".into(),
+                document: 1,
+            },
+            definition,
+        }
+    }
+
+    fn journey_sending(template: &str) -> Value {
+        json!({"id": "gone", "name": "Gone", "trigger": {"event": "E"},
+               "steps": [{"id": "mail", "send": {"channel": "email", "template": template}}]})
+    }
+
+    #[test]
+    fn a_journey_deleted_in_the_store_and_back_in_the_files_is_checked_as_the_live_one() {
+        let stored_version = |version: i64, body: Value| Document {
+            kind: DocumentKind::Journey,
+            name: "gone".into(),
+            version,
+            deleted: body.is_null(),
+            body,
+            created_at: Timestamp::from_millis(0),
+        };
+        let template = Document {
+            kind: DocumentKind::Template,
+            name: "mail".into(),
+            version: 1,
+            body: json!({"id": "mail", "channel": "email", "subject": "Hi", "body": "Hello"}),
+            created_at: Timestamp::from_millis(0),
+            deleted: false,
+        };
+        let stored = StoredDefinitions {
+            journey_versions: vec![
+                stored_version(1, journey_sending("mail")),
+                stored_version(2, Value::Null),
+            ],
+            templates: vec![template],
+            ..StoredDefinitions::default()
+        };
+        let now = Timestamp::from_millis(0);
+        let back = |template: &str| {
+            vec![located(Definition::Document {
+                kind: DocumentKind::Journey,
+                name: "gone".into(),
+                body: journey_sending(template),
+            })]
+        };
+        let plan = build(&stored, back("mail"), now).expect("a valid set");
+        assert_eq!(plan.steps[0].action, Action::Create);
+        let refused = build(&stored, back("missing"), now)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0].contains("/steps/0/send: there is no template 'missing'"),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn line_diffs_keep_what_is_common() {

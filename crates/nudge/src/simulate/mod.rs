@@ -5,6 +5,7 @@
 //! rounds it runs in a server, and the clock jumps from one due timer or check to the next,
 //! so "30 minutes" is exactly 30 minutes without waiting for them.
 
+pub mod dry_run;
 pub mod scenario;
 pub mod timeline;
 
@@ -19,7 +20,7 @@ use nudge_core::{
     Clock, Env, Identifier, IdentifierKind, ManualClock, PersonKey, Timestamp, WorkspaceId,
 };
 use nudge_ingest::{Ingestor, WriterConfig};
-use nudge_process::{Processor, ProcessorConfig};
+use nudge_process::{advance_clock, AdvanceError, Processor, ProcessorConfig};
 use nudge_store::Store;
 use serde_json::Value;
 
@@ -35,8 +36,16 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "DIR")]
     pub config: PathBuf,
     /// The scenario: NDJSON messages and `advance` lines.
-    #[arg(long, value_name = "FILE")]
-    pub scenario: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "workspace")]
+    pub scenario: Option<PathBuf>,
+    /// Instead of a scenario: a dry run against what this workspace received (`--since`).
+    #[arg(long, conflicts_with = "scenario", requires = "since")]
+    pub workspace: Option<String>,
+    /// With `--workspace`: how far back the dry run starts (`7d`, `24h`).
+    #[arg(long, value_parser = parse_window)]
+    pub since: Option<i64>,
+    #[command(flatten)]
+    pub store: crate::config::StoreArgs,
     /// One JSON object per line instead of readable text.
     #[arg(long)]
     pub json: bool,
@@ -45,16 +54,36 @@ pub struct SimulateArgs {
     pub until: Option<Timestamp>,
 }
 
+fn parse_window(text: &str) -> Result<i64, String> {
+    nudge_conditions::parse_duration(text)
+        .ok_or_else(|| format!("'{text}' is not a duration such as 7d or 24h"))
+}
+
 fn parse_time(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse_rfc3339(text).ok_or_else(|| format!("'{text}' is not an RFC 3339 time"))
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.scenario)
-        .with_context(|| format!("reading {}", args.scenario.display()))?;
-    let lines = scenario::parse(&text)
-        .with_context(|| format!("in scenario {}", args.scenario.display()))?;
-    for entry in simulate(&args.config, &lines, args.until)? {
+    let entries = match (&args.scenario, &args.workspace, args.since) {
+        (Some(path), _, _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let lines = scenario::parse(&text)
+                .with_context(|| format!("in scenario {}", path.display()))?;
+            simulate(&args.config, &lines, args.until)?
+        }
+        (None, Some(name), Some(window)) => {
+            let source = crate::server::open_store(&args.store)?;
+            let workspace = source
+                .workspace_by_name(name)?
+                .ok_or_else(|| anyhow::anyhow!("no workspace named '{name}'"))?;
+            let now = args.until.unwrap_or_else(|| nudge_core::SystemClock.now());
+            let since = now.minus_millis(window);
+            dry_run::dry_run(source.as_ref(), workspace.id, &args.config, since, now)?
+        }
+        _ => anyhow::bail!("give --scenario FILE, or --workspace NAME with --since"),
+    };
+    for entry in entries {
         if args.json {
             println!("{}", entry.to_json());
         } else {
@@ -122,9 +151,6 @@ struct Simulation {
     processor: Processor,
 }
 
-/// Rounds of processing one moment may take before the simulation gives up on a loop.
-const MAX_ROUNDS_PER_RUN: usize = 1_000_000;
-
 impl Simulation {
     fn start(store: Arc<dyn Store>, clock: ManualClock, ws: WorkspaceId) -> Self {
         let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
@@ -153,23 +179,11 @@ impl Simulation {
 
     /// Runs the clock to `target`, stopping at every due check and timer on the way.
     fn advance_to(&mut self, target: Timestamp) -> anyhow::Result<()> {
-        self.settle()?;
-        let mut rounds = 0;
-        while let Some(next) = self.processor.next_wake()? {
-            if next > target {
-                break;
-            }
-            self.clock.set(next.max(self.clock.now()));
-            self.settle()?;
-            rounds += 1;
-            anyhow::ensure!(
-                rounds < MAX_ROUNDS_PER_RUN,
-                "the simulation keeps scheduling work at {}",
-                next.to_rfc3339()
-            );
-        }
-        self.clock.set(target.max(self.clock.now()));
-        self.settle()
+        let processor = &mut self.processor;
+        advance_clock(&self.clock, self.store.as_ref(), target, || {
+            processor.run_until_idle().map_err(AdvanceError::from)
+        })?;
+        Ok(())
     }
 
     fn settle(&mut self) -> anyhow::Result<()> {

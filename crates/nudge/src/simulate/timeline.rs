@@ -1,11 +1,14 @@
 //! The simulator's output: what happened to whom and when, in time order, one JSON object
 //! per line (`--json`) or one readable line each. Kinds: `journey_entered`, `journey_exited`,
 //! `message_sent`, `message_skipped`, `converted`, `segment_entered`, `segment_exited`.
+//! Journey lines read as the App API's `GET /v1/timeline` shows them
+//! (`nudge_process::journeys::timeline`); segment transitions are added here.
 
 use std::collections::BTreeMap;
 
-use chrono::{SecondsFormat, TimeZone, Utc};
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
+pub use nudge_process::journeys::timeline::format_time;
+use nudge_process::journeys::timeline::{timeline_fields, timeline_line, timeline_person};
 use nudge_store::{Store, StoredJourneyEvent};
 use serde_json::{Map, Value};
 
@@ -24,12 +27,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
-        map.insert("at".into(), Value::String(format_time(self.at)));
-        map.insert("person".into(), Value::String(self.person.clone()));
-        map.insert("kind".into(), Value::String(self.kind.clone()));
-        map.extend(self.fields.clone());
-        Value::Object(map)
+        timeline_line(self.at, &self.person, &self.kind, &self.fields)
     }
 
     pub fn to_text(&self) -> String {
@@ -43,19 +41,6 @@ impl Entry {
         }
         text
     }
-}
-
-/// `2026-03-02T10:02:00Z`: seconds unless the moment has milliseconds.
-pub fn format_time(at: Timestamp) -> String {
-    let format = if at.millis() % 1000 == 0 {
-        SecondsFormat::Secs
-    } else {
-        SecondsFormat::Millis
-    };
-    Utc.timestamp_millis_opt(at.millis())
-        .single()
-        .map(|t| t.to_rfc3339_opts(format, true))
-        .unwrap_or_default()
 }
 
 /// Everything the workspace's journeys recorded, and the segment transitions of `people`
@@ -105,53 +90,12 @@ pub fn collect(
 
 /// The timeline line of a recorded journey event, for the kinds the timeline shows.
 fn journey_entry(stored: &StoredJourneyEvent) -> Option<Entry> {
-    let event = &stored.event;
-    let detail = event.detail.as_object();
-    let get = |key: &str| detail.and_then(|d| d.get(key)).cloned();
-    let mut fields = Map::new();
-    fields.insert("journey".into(), Value::String(event.journey.clone()));
-    let step = || event.step.clone().map(Value::String);
-    let kind = match event.kind.as_str() {
-        "entered" => "journey_entered",
-        "exited" => {
-            fields.insert("reason".into(), reason(event));
-            "journey_exited"
-        }
-        "message_sent" => {
-            fields.extend(step().map(|s| ("step".to_string(), s)));
-            for key in ["channel", "to", "subject", "body"] {
-                if let Some(value) = get(key).filter(|v| !v.is_null()) {
-                    fields.insert(key.into(), value);
-                }
-            }
-            "message_sent"
-        }
-        "message_skipped" => {
-            fields.extend(step().map(|s| ("step".to_string(), s)));
-            if let Some(channel) = get("channel") {
-                fields.insert("channel".into(), channel);
-            }
-            fields.insert("reason".into(), reason(event));
-            "message_skipped"
-        }
-        "converted" => {
-            fields.extend(step().map(|s| ("step".to_string(), s)));
-            "converted"
-        }
-        _ => return None,
-    };
-    let person = get("person")
-        .and_then(|p| p.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let (kind, fields) = timeline_fields(&stored.event)?;
     Some(Entry {
-        at: event.at,
-        person,
+        at: stored.event.at,
+        person: timeline_person(&stored.event),
         kind: kind.into(),
         fields,
         order: (1, stored.id),
     })
-}
-
-fn reason(event: &nudge_store::JourneyEvent) -> Value {
-    Value::String(event.reason.clone().unwrap_or_default())
 }

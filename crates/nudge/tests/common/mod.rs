@@ -33,6 +33,14 @@ pub struct TestServer {
 /// Starts a server; `None` (after a loud notice) when PostgreSQL is wanted but absent and not
 /// required.
 pub async fn start(backend: Backend) -> Option<TestServer> {
+    start_on(backend, None).await
+}
+
+/// Starts a server on a virtual clock at `clock` (`--virtual-clock`), or on the system clock.
+pub async fn start_on(
+    backend: Backend,
+    clock: Option<nudge_core::Timestamp>,
+) -> Option<TestServer> {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let (database_url, database) = match backend {
         Backend::Sqlite => (None, None),
@@ -49,6 +57,7 @@ pub async fn start(backend: Backend) -> Option<TestServer> {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls_cert: None,
         tls_key: None,
+        virtual_clock: clock,
     };
     let listener = std::net::TcpListener::bind(args.listen).unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -215,4 +224,50 @@ macro_rules! on_both_stores {
             )*
         }
     };
+}
+
+impl TestServer {
+    /// `nudge apply -f DIR` through the real binary, to this server's store (the running
+    /// server picks the definitions up by itself).
+    pub async fn apply(&self, dir: &std::path::Path) {
+        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_nudge"));
+        process
+            .args(["apply", "-f"])
+            .arg(dir)
+            .args(["--workspace", "development"])
+            .env("NUDGE_DATA_DIR", self.data_dir.path())
+            .env("NUDGE_LOG", "warn");
+        match &self.database_url {
+            Some(url) => process.env("NUDGE_DATABASE_URL", url),
+            None => process.env_remove("NUDGE_DATABASE_URL"),
+        };
+        let output = process.output().await.expect("nudge runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The whole journey timeline (`GET /v1/timeline`), every page of `page_size`.
+    pub async fn timeline(&self, page_size: usize) -> Vec<Value> {
+        let mut lines = Vec::new();
+        let mut start = String::new();
+        loop {
+            let reply = self
+                .app_get(&format!("/v1/timeline?limit={page_size}&start={start}"))
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            let page = reply.body["timeline"].as_array().expect("a timeline array");
+            assert!(page.len() <= page_size, "{}", reply.body);
+            lines.extend(page.iter().cloned());
+            start = reply.body["next"]
+                .as_str()
+                .expect("a next cursor")
+                .to_string();
+            if start.is_empty() {
+                return lines;
+            }
+        }
+    }
 }
