@@ -63,6 +63,8 @@ pub enum BenchCommand {
     Import(crate::bench::import::ImportBenchArgs),
     /// Segments and computed attributes: backfill, incremental cost, transition latency.
     Segments(crate::bench::segments::SegmentsBenchArgs),
+    /// Journeys: a million pending timers, event-triggered throughput, event-to-send latency.
+    Journeys(crate::bench::journeys::JourneysBenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -86,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import::run(args),
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch::run(args),
         Command::Bench(BenchCommand::Segments(args)) => crate::bench::segments::run(args),
+        Command::Bench(BenchCommand::Journeys(args)) => crate::bench::journeys::run(args),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod import;
+pub mod journeys;
 mod load;
 pub mod segments;
 

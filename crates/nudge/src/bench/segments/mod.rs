@@ -10,7 +10,7 @@ mod data;
 mod definitions;
 mod live;
 mod load;
-mod usage;
+pub(super) mod usage;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -7,7 +7,7 @@ use std::time::Duration;
 const TICKS_PER_SECOND: u64 = 100;
 
 /// User plus system CPU time of this process's threads named `name`.
-pub(super) fn thread_cpu(name: &str) -> Duration {
+pub(in crate::bench) fn thread_cpu(name: &str) -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Duration::ZERO;
     };
@@ -41,7 +41,7 @@ fn cpu_of(stat: &str) -> Option<(String, Duration)> {
 }
 
 /// This process's peak resident memory so far (`VmHWM`), in MiB.
-pub(super) fn peak_rss_mib() -> f64 {
+pub(in crate::bench) fn peak_rss_mib() -> f64 {
     let kib = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
