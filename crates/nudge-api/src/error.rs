@@ -1,7 +1,8 @@
 //! The one mapping from errors to HTTP answers. Handlers (and axum's own rejections) produce a
 //! status and a message; [`render_errors`] then writes the body in the shape the caller's API
 //! uses: Track v1 `{"meta":{"errors":[…]}}`, Track v2 `{"errors":[{reason,field,message}]}`,
-//! App API `{"errors":[{detail,status,source}]}`, Pipelines `{code,message}`.
+//! App API `{"errors":[{detail,status,source}]}` (its transactional sends `{"meta":{"error"}}`),
+//! Pipelines `{code,message}`.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -17,6 +18,9 @@ pub enum Flavor {
     TrackV1,
     TrackV2,
     App,
+    /// The App API's transactional sends (`/v1/send/…`): Customer.io's older
+    /// `{"meta":{"error"}}` envelope, the one its official clients decode there.
+    Transactional,
     Pipelines,
     Plain,
 }
@@ -34,8 +38,10 @@ impl Flavor {
         ];
         if path.starts_with("/api/v2/") {
             Flavor::TrackV2
-        } else if path.starts_with("/api/") {
+        } else if path.starts_with("/api/") || path.starts_with("/unsubscribe/") {
             Flavor::TrackV1
+        } else if path.starts_with("/v1/send/") {
+            Flavor::Transactional
         } else if PIPELINES.contains(&path) {
             Flavor::Pipelines
         } else if path.starts_with("/v1/") {
@@ -136,7 +142,11 @@ impl IntoResponse for ApiError {
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let flavor = Flavor::for_path(request.uri().path());
     let response = next.run(request).await;
-    if response.status().as_u16() < 400 {
+    let html = (response.headers().get(header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if response.status().as_u16() < 400 || html {
+        // Success, or a hosted page that already speaks to a person.
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -191,7 +201,7 @@ fn body_for(flavor: Flavor, error: &ApiError) -> serde_json::Value {
         Flavor::TrackV1 if error.status == StatusCode::BAD_REQUEST => {
             json!({"meta": {"errors": [message]}})
         }
-        Flavor::TrackV1 => json!({"meta": {"error": message}}),
+        Flavor::TrackV1 | Flavor::Transactional => json!({"meta": {"error": message}}),
         Flavor::TrackV2 => json!({"errors": [{
             "reason": reason, "field": error.field, "message": message}]}),
         Flavor::App => {
@@ -262,6 +272,8 @@ mod tests {
         assert_eq!(Flavor::for_path("/api/v2/batch"), Flavor::TrackV2);
         assert_eq!(Flavor::for_path("/v1/batch"), Flavor::Pipelines);
         assert_eq!(Flavor::for_path("/v1/customers"), Flavor::App);
+        assert_eq!(Flavor::for_path("/v1/send/email"), Flavor::Transactional);
+        assert_eq!(Flavor::for_path("/unsubscribe/d-1"), Flavor::TrackV1);
         assert_eq!(Flavor::for_path("/healthz"), Flavor::Plain);
     }
 

@@ -10,6 +10,7 @@ pub mod json;
 pub mod ops;
 pub mod pipelines;
 pub mod track;
+pub mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -34,6 +35,11 @@ pub struct AppState {
     /// A test server's virtual clock (`nudge serve --virtual-clock`); `None` on the system
     /// clock, where `/v1/clock` does not exist.
     pub virtual_clock: Option<Arc<nudge_process::ClockDriver>>,
+    /// Rings the delivery worker when a request queued a delivery (the transactional API),
+    /// so it need not wait for its next look at the ledger; `None` where no worker runs.
+    pub wake_deliveries: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Signs and checks the links of the hosted unsubscribe page.
+    pub unsubscribe: Arc<unsubscribe::UnsubscribeLinks>,
 }
 
 impl AppState {
@@ -59,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(track::router())
         .merge(pipelines::router())
         .merge(app::router())
+        .merge(unsubscribe::router())
         .merge(ops::router());
     if state.virtual_clock.is_some() {
         routes = routes.merge(app::clock::router());

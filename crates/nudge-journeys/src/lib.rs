@@ -2,9 +2,10 @@
 //! is the pure part: the document format and its validation (`parse_journey`, errors naming
 //! the JSON pointer of the offending node), the admission of a trigger (`admit`), the step
 //! function that moves one instance (`step`: instance, input, facts, now → instance, effects)
-//! and the migration of live instances to a new version (`migrate`). It does no IO, stores
-//! nothing and never reads a clock: `now` is always an argument. docs/journeys.md describes
-//! the format and the semantics.
+//! and the migration of live instances to a new version (`migrate`); and the variables Liquid
+//! inside a journey reads (`render_context`), shared by the messages it sends and the waits
+//! it computes. It does no IO, stores nothing and never reads a clock: `now` is always an
+//! argument. docs/journeys.md describes the format and the semantics.
 
 mod admission;
 mod document;
@@ -14,7 +15,9 @@ mod instance;
 mod matching;
 mod migration;
 mod model;
+mod offset;
 mod references;
+mod variables;
 
 pub use admission::{admit, instance_key, Admission, TRIGGER_MAX_AGE_MS};
 pub use document::{parse_journey, STEP_KINDS};
@@ -27,6 +30,8 @@ pub use model::{
     SegmentEdge, SplitPath, Step, StepKind, TimeSource, TimeWindow, Trigger, WebhookRequest,
 };
 pub use nudge_core::{JsonMap, Timestamp};
+pub use offset::{ComputedOffset, Offset, OffsetError, OffsetUnit};
+pub use variables::{render_context, unsupplied_variable};
 
 /// Reasons the engine writes into `Exited`, `Skipped` and `Status::Finished`, besides the
 /// ones a journey names itself (exit rules and exit steps).

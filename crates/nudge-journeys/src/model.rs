@@ -8,6 +8,8 @@ use chrono_tz::Tz;
 use nudge_conditions::{AttributeFilter, Condition, DurationMs, FieldPath};
 use nudge_core::JsonMap;
 
+use crate::offset::Offset;
+
 #[derive(Debug, Clone)]
 pub struct Journey {
     pub id: String,
@@ -147,11 +149,9 @@ pub struct Step {
 pub enum StepKind {
     /// Wait this long.
     Delay { duration: DurationMs },
-    /// Wait until a time read from the trigger or the person, shifted by `offset`.
-    DelayUntil {
-        time: TimeSource,
-        offset: DurationMs,
-    },
+    /// Wait until a time read from the trigger or the person, shifted by `offset` (fixed, or
+    /// computed from the instance's variables).
+    DelayUntil { time: TimeSource, offset: Offset },
     /// Wait for an event or a condition, at most `timeout`; then go to `on_timeout`, or
     /// exit ("timeout") without it.
     WaitUntil {

@@ -120,3 +120,102 @@ fn the_schema_requires_the_file_keys() {
         BTreeSet::from(["kind", "format", "id", "name", "trigger", "steps"])
     );
 }
+
+#[test]
+fn the_schema_and_the_parser_agree_on_computed_offsets() {
+    let schema: Value =
+        serde_json::from_str(&doc("journeys.schema.json")).expect("the schema is JSON");
+    let offset = &schema["$defs"]["step"]["properties"]["delay_until"]["properties"]["offset"];
+    let forms: Vec<&str> = offset["oneOf"]
+        .as_array()
+        .expect("a duration or a computed offset")
+        .iter()
+        .filter_map(|form| form["$ref"].as_str())
+        .collect();
+    assert_eq!(forms, ["#/$defs/offset", "#/$defs/computedOffset"]);
+    let computed = &schema["$defs"]["computedOffset"];
+    assert_eq!(
+        (&computed["minProperties"], &computed["maxProperties"]),
+        (&json!(1), &json!(1)),
+        "exactly one unit"
+    );
+    let units: Vec<&String> = computed["properties"]
+        .as_object()
+        .expect("the units")
+        .keys()
+        .collect();
+    let parsed = |offset: Value| {
+        let step =
+            json!({"id": "wait", "delay_until": {"time": "trigger.timestamp", "offset": offset}});
+        let document =
+            json!({"id": "j", "name": "J", "trigger": {"event": "Ordered"}, "steps": [step]});
+        parse_journey(&document)
+    };
+    for unit in &units {
+        parsed(json!({unit.as_str(): "{{ event.n }}"}))
+            .unwrap_or_else(|e| panic!("the schema's unit {unit} is refused: {e}"));
+    }
+    assert_eq!(units, ["minutes", "hours", "days"]);
+    for unlisted in ["seconds", "weeks", "d"] {
+        assert!(
+            parsed(json!({unlisted: "1"})).is_err(),
+            "{unlisted} is not in the schema but the parser takes it"
+        );
+    }
+    assert!(parsed(json!({"days": "1", "hours": "1"})).is_err());
+}
+
+/// The replenishment example's own claim: an order at 11:00 on 2 March with 45 servings, two a
+/// day, gets the email at 23:00 on 24 March.
+#[test]
+fn the_replenishment_example_waits_as_the_docs_say() {
+    use nudge_conditions::{EventFact, PersonFacts};
+    use nudge_journeys::{start, step, Context, Input, JsonMap, Timestamp, TriggerData};
+
+    struct NoFacts(JsonMap);
+    impl PersonFacts for NoFacts {
+        fn attributes(&self) -> &JsonMap {
+            &self.0
+        }
+        fn in_segment(&self, _: i64) -> bool {
+            false
+        }
+        fn events(&self, _: &str) -> Vec<EventFact<'_>> {
+            Vec::new()
+        }
+    }
+
+    let text = doc("journeys.md");
+    let example = journey_examples(&text)
+        .into_iter()
+        .find(|e| e.contains("id: replenishment"))
+        .expect("the replenishment example");
+    let mut value: Value = serde_norway::from_str(&example).unwrap();
+    let file = value.as_object_mut().unwrap();
+    file.remove("kind");
+    file.remove("format");
+    let journey = parse_journey(&value).unwrap();
+    assert!(text.contains("45 servings, two a day, gets the email at 23:00 on 24 March"));
+    let ordered = Timestamp::parse_rfc3339("2026-03-02T11:00:00Z").unwrap();
+    let items = json!({"items": [
+        {"product_id": "p-serum", "category": "serum", "price": 48.0},
+        {"product_id": "p-collagen", "category": "supplement", "servings": 45, "servings_per_day": 2}
+    ]});
+    let trigger = TriggerData {
+        event: Some("Order Completed".into()),
+        timestamp: ordered,
+        data: items.as_object().cloned().unwrap(),
+        offset: 1,
+    };
+    let instance = start(&journey, 1, trigger, String::new(), ordered);
+    let facts = NoFacts(JsonMap::new());
+    let context = Context {
+        now: ordered,
+        facts: &facts,
+    };
+    let entered = step(&journey, &instance, Input::Enter, &context);
+    assert_eq!(
+        entered.instance.wake_at,
+        Timestamp::parse_rfc3339("2026-03-24T23:00:00Z")
+    );
+}

@@ -24,5 +24,9 @@ pub use due::process_due_checks;
 pub use facts::PersonData;
 pub use log_step::{last_offset_before, process_log_batch, BatchReport};
 pub use person::{process_person, Moment, PersonOutcome, PersonWork};
-pub use processor::{next_wake, Processor, ProcessorConfig, ProcessorHandle, ReloadHook, Waker};
-pub use virtual_time::{advance_clock, AdvanceError, ClockDriver, MAX_STOPS_PER_ADVANCE};
+pub use processor::{
+    next_wake, Processor, ProcessorConfig, ProcessorHandle, ProgressHook, ReloadHook, Waker,
+};
+pub use virtual_time::{
+    advance_clock, advance_clock_through, AdvanceError, ClockDriver, MAX_STOPS_PER_ADVANCE,
+};

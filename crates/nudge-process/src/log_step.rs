@@ -1,19 +1,21 @@
 //! Processing a batch of the event log: each entry says whom it concerns and what changed for
 //! them; entries for the same person are gathered so each person is evaluated once per batch;
-//! the batch commits together with the new processed offset.
+//! the batch commits together with the new processed offset. Whom the entries name is
+//! resolved for the whole batch at once, and so are the people read, unless running a journey
+//! could change someone before their turn (then each is read at their turn).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use nudge_conditions::segments::Changes;
 use nudge_core::{
     BroadcastAudience, Identifier, IdentifierKind, Operation, PersonKey, Timestamp, WorkspaceId,
 };
 use nudge_journeys::TriggerData;
-use nudge_store::{BroadcastJob, LogRecord, Store, StoreResult, WriteTx};
+use nudge_store::{BroadcastJob, LogRecord, PagedPerson, Store, StoreResult, WriteTx};
 
 use crate::computed_step::NewEvent;
 use crate::journeys::{broadcast_job, BroadcastWork};
-use crate::person::{process_person, Moment, PersonWork};
+use crate::person::{process_paged_person, process_person, Moment, PersonOutcome, PersonWork};
 use crate::Catalog;
 
 /// Attributes that say who someone is: an identify carrying them may have merged or stitched
@@ -52,10 +54,11 @@ pub fn process_log_batch(
             // Someone else (a rebuild) moved the offset since it was read: start over.
             return Ok(());
         }
+        let resolved = Resolved::read(tx, ws, &records)?;
         let mut people: BTreeMap<PersonKey, PersonWork> = BTreeMap::new();
         let mut broadcasts: BTreeMap<i64, BroadcastJob> = BTreeMap::new();
         for record in &records {
-            for (key, work) in work_for(tx, ws, record)? {
+            for (key, work) in work_for(tx, &resolved, ws, record)? {
                 people.entry(key).or_default().absorb(work);
             }
             if let Some(job) = broadcast_of(record) {
@@ -71,8 +74,16 @@ pub fn process_log_batch(
         }
         report.people = people.len();
         let at = Moment { now, upto: last };
+        let mut ahead = read_ahead(tx, ws, catalog, &people)?;
         for (key, work) in people {
-            let outcome = process_person(tx, ws, catalog, key, work, at)?;
+            let outcome = match ahead.as_mut() {
+                Some(ahead) => match ahead.remove(&key) {
+                    Some(paged) => process_paged_person(tx, ws, catalog, paged, &[], work, at)?,
+                    // Deleted or merged away: `process_person` would skip them too.
+                    None => PersonOutcome::default(),
+                },
+                None => process_person(tx, ws, catalog, key, work, at)?,
+            };
             report.transitions += outcome.entered.len() + outcome.exited.len();
             for offset in outcome.broadcasts_started {
                 if let Some(job) = broadcasts.get_mut(&offset) {
@@ -147,10 +158,83 @@ pub fn last_offset_before(
     Ok(low)
 }
 
+/// The batch's people, read ahead of their turns in a few statements, when nothing done for
+/// one of them can change another: no journey appends entries to the log (see
+/// [`JourneyCatalog::appends_entries`](crate::journeys::JourneyCatalog::appends_entries)).
+/// `None`: each is read at their turn.
+fn read_ahead(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    catalog: &Catalog,
+    people: &BTreeMap<PersonKey, PersonWork>,
+) -> StoreResult<Option<HashMap<PersonKey, PagedPerson>>> {
+    if catalog.journeys.appends_entries() {
+        return Ok(None);
+    }
+    let keys: Vec<PersonKey> = people.keys().copied().collect();
+    let paged = tx.people_by_key(ws, &keys)?;
+    Ok(Some(paged.into_iter().map(|p| (p.state.key, p)).collect()))
+}
+
+/// The people a batch's entries name, resolved together before anything is written: working
+/// out whom each entry concerns writes nothing, so this is what resolving them one by one
+/// would give.
+struct Resolved(HashMap<Identifier, Option<PersonKey>>);
+
+impl Resolved {
+    fn read(tx: &mut dyn WriteTx, ws: WorkspaceId, records: &[LogRecord]) -> StoreResult<Self> {
+        let mut named: Vec<Identifier> = records
+            .iter()
+            .flat_map(|r| named(&r.entry.operation))
+            .collect();
+        named.sort();
+        named.dedup();
+        let keys = tx.resolve_all(ws, &named)?;
+        Ok(Self(named.into_iter().zip(keys).collect()))
+    }
+
+    /// The person `identifier` names; one [`named`] did not list is resolved now.
+    fn get(
+        &self,
+        tx: &mut dyn WriteTx,
+        ws: WorkspaceId,
+        identifier: &Identifier,
+    ) -> StoreResult<Option<PersonKey>> {
+        match self.0.get(identifier) {
+            Some(key) => Ok(*key),
+            None => tx.resolve(ws, identifier),
+        }
+    }
+}
+
+/// Every identifier [`work_for`] looks up for `operation`.
+fn named(operation: &Operation) -> Vec<Identifier> {
+    match operation {
+        Operation::Identify { person, .. } | Operation::Track { person, .. } => {
+            vec![person.clone()]
+        }
+        Operation::TrackAnonymous {
+            anonymous_id: Some(anon),
+            ..
+        } => Identifier::new(IdentifierKind::AnonymousId, anon)
+            .into_iter()
+            .collect(),
+        Operation::TriggerBroadcast {
+            audience: BroadcastAudience::People(recipients),
+            ..
+        } => recipients.iter().map(|r| r.person.clone()).collect(),
+        Operation::Merge { primary, .. } => vec![primary.clone()],
+        Operation::Alias { user, .. } => vec![user.clone()],
+        Operation::ManualSegment { people, .. } => people.clone(),
+        _ => Vec::new(),
+    }
+}
+
 /// Whom one log entry concerns and what changed for them, resolved as the store stands now
 /// (identifiers merged away since resolve to the survivor).
 fn work_for(
     tx: &mut dyn WriteTx,
+    resolved: &Resolved,
     ws: WorkspaceId,
     record: &LogRecord,
 ) -> StoreResult<Vec<(PersonKey, PersonWork)>> {
@@ -180,16 +264,16 @@ fn work_for(
             }
             work.changes.attributes.extend(attributes.keys().cloned());
             work.identify_offsets.push(record.offset);
-            one(tx.resolve(ws, person)?, work)
+            one(resolved.get(tx, ws, person)?, work)
         }
         Operation::Track { person, event } => {
-            one(tx.resolve(ws, person)?, event_work(event, record))
+            one(resolved.get(tx, ws, person)?, event_work(event, record))
         }
         Operation::TrackAnonymous {
             anonymous_id: Some(anon),
             event,
         } => match Identifier::new(IdentifierKind::AnonymousId, anon) {
-            Ok(id) => one(tx.resolve(ws, &id)?, event_work(event, record)),
+            Ok(id) => one(resolved.get(tx, ws, &id)?, event_work(event, record)),
             Err(_) => Vec::new(),
         },
         Operation::TriggerBroadcast {
@@ -214,12 +298,14 @@ fn work_for(
                     }],
                     ..PersonWork::default()
                 };
-                all.extend(one(tx.resolve(ws, &recipient.person)?, work));
+                all.extend(one(resolved.get(tx, ws, &recipient.person)?, work));
             }
             all
         }
-        Operation::Merge { primary, .. } => one(tx.resolve(ws, primary)?, PersonWork::everything()),
-        Operation::Alias { user, .. } => one(tx.resolve(ws, user)?, PersonWork::everything()),
+        Operation::Merge { primary, .. } => {
+            one(resolved.get(tx, ws, primary)?, PersonWork::everything())
+        }
+        Operation::Alias { user, .. } => one(resolved.get(tx, ws, user)?, PersonWork::everything()),
         Operation::ManualSegment { people, .. } => {
             let mut all = Vec::new();
             for person in people {
@@ -231,7 +317,7 @@ fn work_for(
                     },
                     ..PersonWork::default()
                 };
-                all.extend(one(tx.resolve(ws, person)?, work));
+                all.extend(one(resolved.get(tx, ws, person)?, work));
             }
             all
         }

@@ -152,7 +152,7 @@ fn evaluate(
         mut state,
         schedule,
         computed_states,
-        segment_ids,
+        mut segment_ids,
         events: mut stored,
     } = loaded;
     let person = state.key;
@@ -207,7 +207,7 @@ fn evaluate(
     let mut journeys_next = None;
     let mut segments_now: Option<BTreeSet<i64>> = None;
     if !affected.is_empty() {
-        let segments: BTreeSet<i64> = match segment_ids {
+        let segments: BTreeSet<i64> = match segment_ids.take() {
             Some(ids) => ids.into_iter().collect(),
             None => tx.person_segment_ids(ws, person)?.into_iter().collect(),
         };
@@ -239,9 +239,11 @@ fn evaluate(
         outcome.exited = transitions.exited;
     }
     if let Some(state) = journey_state {
-        let segments = match segments_now {
-            Some(segments) => segments,
-            None => tx.person_segment_ids(ws, person)?.into_iter().collect(),
+        let segments = match (segments_now, segment_ids) {
+            (Some(segments), _) => segments,
+            // No segment was evaluated, so none changed since they were read.
+            (None, Some(ids)) => ids.into_iter().collect(),
+            (None, None) => tx.person_segment_ids(ws, person)?.into_iter().collect(),
         };
         let recorded = |ids: &[i64]| -> Vec<i64> {
             ids.iter()

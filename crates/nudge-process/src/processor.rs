@@ -23,6 +23,10 @@ use crate::{compile, Catalog};
 /// ingestion can refuse writes to them.
 pub type ReloadHook = Box<dyn Fn(WorkspaceId, BTreeSet<String>) + Send>;
 
+/// Called after every round of the processor thread that did some work (it wakes the delivery
+/// worker, which waits for the processor to reach the log's head before it claims messages).
+pub type ProgressHook = Box<dyn Fn() + Send>;
+
 /// Batch sizes keep each transaction to a few tens of milliseconds of work: on SQLite the
 /// processor shares the one writer connection with ingestion, whose commits wait meanwhile.
 #[derive(Debug, Clone)]
@@ -56,6 +60,7 @@ pub struct Processor {
     catalogs: HashMap<WorkspaceId, Catalog>,
     loaded_version: Option<i64>,
     on_reload: Option<ReloadHook>,
+    on_progress: Option<ProgressHook>,
 }
 
 impl Processor {
@@ -67,11 +72,17 @@ impl Processor {
             catalogs: HashMap::new(),
             loaded_version: None,
             on_reload: None,
+            on_progress: None,
         }
     }
 
     pub fn on_reload(mut self, hook: ReloadHook) -> Self {
         self.on_reload = Some(hook);
+        self
+    }
+
+    pub fn on_progress(mut self, hook: ProgressHook) -> Self {
+        self.on_progress = Some(hook);
         self
     }
 
@@ -195,7 +206,12 @@ impl Processor {
                             signal.idle_after(round);
                             self.idle_wait()
                         }
-                        Ok(_) => continue,
+                        Ok(_) => {
+                            if let Some(hook) = &self.on_progress {
+                                hook();
+                            }
+                            continue;
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "processing failed; retrying");
                             self.config.idle_wait

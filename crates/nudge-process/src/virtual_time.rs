@@ -1,8 +1,9 @@
 //! Moving a virtual clock the way time would pass: from one due check or journey timer to the
 //! next, letting the processor finish everything due at each stop before going on. The
 //! simulator drives its processor synchronously through [`advance_clock`]; a test server
-//! (`nudge serve --virtual-clock`) drives its processor thread through a [`ClockDriver`]. Never
-//! used on the system clock.
+//! (`nudge serve --virtual-clock`) drives its processor thread, and any other worker that acts
+//! on due work (the delivery worker), through a [`ClockDriver`]. Never used on the system
+//! clock.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,11 +38,23 @@ pub fn advance_clock(
     clock: &ManualClock,
     store: &dyn Store,
     target: Timestamp,
+    settle: impl FnMut() -> Result<(), AdvanceError>,
+) -> Result<(), AdvanceError> {
+    advance_clock_through(clock, store, target, next_wake, settle)
+}
+
+/// [`advance_clock`] with its own idea of the next due moment (`next_due`), for a clock that
+/// more than the processor waits on.
+pub fn advance_clock_through(
+    clock: &ManualClock,
+    store: &dyn Store,
+    target: Timestamp,
+    next_due: impl Fn(&dyn Store) -> Result<Option<Timestamp>, StoreError>,
     mut settle: impl FnMut() -> Result<(), AdvanceError>,
 ) -> Result<(), AdvanceError> {
     settle()?;
     let mut stops = 0;
-    while let Some(next) = next_wake(store)? {
+    while let Some(next) = next_due(store)? {
         if next > target {
             break;
         }
@@ -62,6 +75,9 @@ pub fn advance_clock(
 pub struct ClockDriver {
     clock: ManualClock,
     processor: Waker,
+    /// The delivery worker, when one runs: settled after the processor at every stop, and
+    /// its retries are stops too.
+    deliveries: Option<Box<dyn Fn(Duration) -> bool + Send + Sync>>,
     /// The longest one stop may wait for the processor.
     settle_timeout: Duration,
     /// One advance at a time.
@@ -73,9 +89,17 @@ impl ClockDriver {
         Self {
             clock,
             processor,
+            deliveries: None,
             settle_timeout,
             moving: Mutex::new(()),
         }
+    }
+
+    /// Also settles a delivery worker at every stop: `settle(timeout)` wakes it and returns
+    /// once it is idle at the clock's time (`false` when it did not get there in time).
+    pub fn with_deliveries(mut self, settle: Box<dyn Fn(Duration) -> bool + Send + Sync>) -> Self {
+        self.deliveries = Some(settle);
+        self
     }
 
     pub fn now(&self) -> Timestamp {
@@ -98,16 +122,36 @@ impl ClockDriver {
                 now: now.to_rfc3339(),
             });
         }
-        advance_clock(&self.clock, store, target, || {
-            if self.processor.wake_and_wait_idle(self.settle_timeout) {
-                Ok(())
-            } else {
-                Err(AdvanceError::NotSettled {
-                    at: self.clock.now().to_rfc3339(),
-                    waited: self.settle_timeout,
-                })
-            }
-        })?;
+        let next_due = |store: &dyn Store| {
+            let next = next_wake(store)?;
+            Ok(match &self.deliveries {
+                Some(_) => crate::person::earliest(next, store.next_delivery_due()?),
+                None => next,
+            })
+        };
+        advance_clock_through(&self.clock, store, target, next_due, || self.settle())?;
         Ok(self.clock.now())
+    }
+
+    /// Waits until the processor, then the delivery worker, then the processor again (for
+    /// what deliveries wrote) are idle at the clock's time.
+    fn settle(&self) -> Result<(), AdvanceError> {
+        let not_settled = || AdvanceError::NotSettled {
+            at: self.clock.now().to_rfc3339(),
+            waited: self.settle_timeout,
+        };
+        if !self.processor.wake_and_wait_idle(self.settle_timeout) {
+            return Err(not_settled());
+        }
+        let Some(deliveries) = &self.deliveries else {
+            return Ok(());
+        };
+        if !deliveries(self.settle_timeout) {
+            return Err(not_settled());
+        }
+        if !self.processor.wake_and_wait_idle(self.settle_timeout) {
+            return Err(not_settled());
+        }
+        Ok(())
     }
 }

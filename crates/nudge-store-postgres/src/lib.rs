@@ -3,10 +3,12 @@
 //! closures one PostgreSQL transaction each, on a pooled synchronous client. It runs on blocking threads and must never be called from an async
 //! task. No driver type leaves this crate.
 
+mod address_suppressions;
 mod admin;
 mod broadcasts;
 mod computed_catalogue;
 mod definitions;
+mod deliveries;
 mod derived;
 mod documents;
 mod errors;
@@ -24,11 +26,16 @@ mod plans;
 mod processing_tx;
 mod processor_reads;
 mod read;
+mod read_ahead;
 mod rejections;
+mod reserved_ids;
 mod segment_catalogue;
+mod send_history;
 mod suppressions;
 pub mod test_database;
+mod transactional;
 mod write_tx;
+mod written_behind;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -193,7 +200,10 @@ impl Store for PostgresStore {
         let mut conn = self.conn()?;
         let Connection { client, statements } = &mut *conn;
         let mut tx = client.transaction().map_err(pg)?;
-        let outcome = work(&mut PgWriteTx::new(&mut tx, statements));
+        let outcome = {
+            let mut writer = PgWriteTx::new(&mut tx, statements);
+            work(&mut writer).and_then(|()| writer.write_behind())
+        };
         match outcome {
             Ok(()) => tx.commit().map_err(pg),
             Err(err) => {

@@ -77,6 +77,21 @@ const MIGRATIONS: &[Migration] = &[
         name: "broadcasts",
         sql: include_str!("../migrations/0012_broadcasts.sql"),
     },
+    Migration {
+        version: 13,
+        name: "delivery_ledger",
+        sql: include_str!("../migrations/0013_delivery_ledger.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "transactional",
+        sql: include_str!("../migrations/0014_transactional.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "address_suppressions",
+        sql: include_str!("../migrations/0015_address_suppressions.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

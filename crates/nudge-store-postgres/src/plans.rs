@@ -13,7 +13,8 @@ use crate::test_database::TestDatabase;
 use crate::{
     admin, broadcasts, computed_catalogue, definitions, derived, documents, event_rows, export,
     journey_records, journeys, marks, objects, person_data, processing_tx, processor_reads, read,
-    rejections, segment_catalogue, suppressions, write_tx, PostgresStore,
+    read_ahead, rejections, reserved_ids, segment_catalogue, suppressions, write_tx,
+    written_behind, PostgresStore,
 };
 
 /// A sample argument of the type the server inferred for a parameter.
@@ -25,6 +26,7 @@ fn sample_argument(ty: &Type) -> Box<dyn ToSql + Sync> {
         Type::BOOL => Box::new(true),
         Type::BYTEA => Box::new(vec![0_u8; 32]),
         Type::TEXT_ARRAY => Box::new(vec!["event"]),
+        Type::INT8_ARRAY => Box::new(vec![1_i64]),
         ref other => panic!("no sample_argument for parameter type {other}"),
     }
 }
@@ -113,6 +115,7 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(segment_catalogue::statements())
         .chain(computed_catalogue::statements())
         .chain(processor_reads::statements())
+        .chain(read_ahead::statements())
         .chain(processing_tx::statements())
         .chain(crate::page::statements())
         .chain(person_data::statements())
@@ -120,7 +123,11 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(documents::statements())
         .chain(journeys::statements())
         .chain(journey_records::statements())
-        .chain(broadcasts::statements());
+        .chain(reserved_ids::statements())
+        .chain(written_behind::statements())
+        .chain(broadcasts::statements())
+        .chain(crate::address_suppressions::statements())
+        .chain(crate::send_history::statements());
     let mut checked = 0;
     for sql in statements.filter(|sql| !full_reads.contains(sql)) {
         let plan = plan(&mut client, sql);

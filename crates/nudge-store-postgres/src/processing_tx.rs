@@ -1,8 +1,10 @@
 //! [`ProcessingTx`] on the write transaction: the log processor's watermark, a person's segment
 //! ids, transitions, fold states and schedule, the due checks of every workspace, backfill
-//! pages and progress, journey instances, timeline and outbox (`journeys`,
-//! `journey_records`), and broadcast progress (`broadcasts`). Every statement reaches its rows
-//! by key or index (`plans.rs` checks); commit and rollback belong to `PostgresStore::write`.
+//! pages and progress, a batch's people read ahead (`read_ahead`), journey instances,
+//! timeline and outbox (`journeys`, `journey_records`; timeline entries and finished
+//! instances are written behind, `written_behind`), and broadcast progress (`broadcasts`).
+//! Every statement reaches its rows by key or index (`plans.rs` checks); commit and rollback
+//! belong to `PostgresStore::write`.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,7 @@ use crate::errors::{column, corrupt};
 use crate::event_rows::to_json;
 use crate::segment_catalogue::as_limit;
 use crate::write_tx::PgWriteTx;
-use crate::{broadcasts, journey_records, journeys, processor_reads};
+use crate::{broadcasts, journey_records, journeys, processor_reads, read_ahead};
 
 const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, \"offset\") \
      VALUES ($1, $2) ON CONFLICT (workspace_id) DO UPDATE SET \"offset\" = excluded.\"offset\"";
@@ -212,6 +214,22 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         crate::page::people_page(self, ws, after, limit, events)
     }
 
+    fn people_by_key(
+        &mut self,
+        ws: WorkspaceId,
+        keys: &[PersonKey],
+    ) -> StoreResult<Vec<PagedPerson>> {
+        read_ahead::people_by_key(self, ws, keys)
+    }
+
+    fn resolve_all(
+        &mut self,
+        ws: WorkspaceId,
+        identifiers: &[nudge_core::Identifier],
+    ) -> StoreResult<Vec<Option<PersonKey>>> {
+        read_ahead::resolve_all(self, ws, identifiers)
+    }
+
     fn set_segment_backfill(
         &mut self,
         ws: WorkspaceId,
@@ -237,14 +255,16 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
     }
 
     fn insert_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<i64> {
-        journeys::insert(self.tx, self.statements, ws, row)
+        self.insert_instance_now_or_behind(ws, row)
     }
 
     fn update_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<()> {
+        self.write_instance(ws, row.id)?;
         journeys::update(self.tx, self.statements, ws, row)
     }
 
     fn instance(&mut self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>> {
+        self.write_instance(ws, id)?;
         journeys::instance(self.tx, self.statements, ws, id)
     }
 
@@ -254,6 +274,7 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         person: PersonKey,
         now: Timestamp,
     ) -> StoreResult<Vec<InstanceRow>> {
+        self.write_person_instances(ws, person)?;
         journeys::person_instances(self.tx, self.statements, ws, person, now)
     }
 
@@ -264,6 +285,7 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         person: PersonKey,
         key: &str,
     ) -> StoreResult<Option<InstanceRow>> {
+        // Only live instances match, and none of those is written behind.
         journeys::live_instance(self.tx, self.statements, ws, journey, person, key)
     }
 
@@ -273,6 +295,7 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         journey: &str,
         person: PersonKey,
     ) -> StoreResult<Option<Timestamp>> {
+        self.write_person_instances(ws, person)?;
         journeys::last_entry(self.tx, self.statements, ws, journey, person)
     }
 
@@ -281,7 +304,7 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
     }
 
     fn record_journey_event(&mut self, ws: WorkspaceId, event: &JourneyEvent) -> StoreResult<i64> {
-        journey_records::record(self.tx, self.statements, ws, event)
+        self.record_behind(ws, event)
     }
 
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {

@@ -13,6 +13,7 @@ use postgres::{Row, Transaction};
 
 use crate::errors::{column, pg};
 use crate::event_rows::{self, to_json};
+use crate::written_behind::WrittenBehind;
 use crate::{objects, person_data, read, suppressions, Statements};
 
 /// Advisory lock class for appending to one workspace's log (two-integer form; the second
@@ -78,6 +79,8 @@ pub(crate) struct PgWriteTx<'a, 'conn> {
     pub(crate) statements: &'a mut Statements,
     /// Workspaces whose log this transaction already holds the append lock for.
     log_locks: Vec<WorkspaceId>,
+    /// Journey rows recorded and not written yet.
+    pub(crate) behind: WrittenBehind,
 }
 
 impl<'a, 'conn> PgWriteTx<'a, 'conn> {
@@ -86,6 +89,7 @@ impl<'a, 'conn> PgWriteTx<'a, 'conn> {
             tx,
             statements,
             log_locks: Vec::new(),
+            behind: WrittenBehind::default(),
         }
     }
 
@@ -230,6 +234,8 @@ impl WriteTx for PgWriteTx<'_, '_> {
     }
 
     fn delete_person(&mut self, ws: WorkspaceId, key: PersonKey) -> StoreResult<()> {
+        // The person's instances go with them, those recorded before included.
+        self.write_behind()?;
         person_data::delete(self, ws, key)
     }
 
@@ -328,6 +334,8 @@ impl WriteTx for PgWriteTx<'_, '_> {
         to: PersonKey,
         now: Timestamp,
     ) -> StoreResult<MovedData> {
+        // A merge moves journey rows: those recorded before it must be there to move.
+        self.write_behind()?;
         person_data::move_to(self, ws, from, to, now)
     }
 

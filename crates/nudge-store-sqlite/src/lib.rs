@@ -4,12 +4,14 @@
 //! crash or power loss; reads use a pool of query-only connections that never block the
 //! writer. No rusqlite type leaves this crate.
 
+mod address_suppressions;
 mod admin;
 mod broadcasts;
 mod checkpoint;
 mod codec;
 mod computed_catalogue;
 mod definitions;
+mod deliveries;
 mod derived;
 mod documents;
 mod errors;
@@ -21,10 +23,13 @@ pub mod migrations;
 mod page;
 mod processing;
 mod read;
+mod read_ahead;
 mod rejections;
 mod segment_catalogue;
+mod send_history;
 mod statements;
 mod suppressions;
+mod transactional;
 mod write_tx;
 
 use std::path::{Path, PathBuf};

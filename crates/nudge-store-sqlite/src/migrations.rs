@@ -83,6 +83,21 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "broadcasts",
         sql: include_str!("../migrations/0013_broadcasts.sql"),
     },
+    Migration {
+        version: 14,
+        name: "delivery_ledger",
+        sql: include_str!("../migrations/0014_delivery_ledger.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "transactional",
+        sql: include_str!("../migrations/0015_transactional.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "address_suppressions",
+        sql: include_str!("../migrations/0016_address_suppressions.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

@@ -1,9 +1,10 @@
 //! The log processor's per-person state on SQLite: [`ProcessingTx`] on the writer's
 //! transaction (watermark, memberships, transitions, events, fold states, schedules, backfill
-//! pages and progress; journey instances, timeline and outbox through `journeys` and
-//! `journey_records`; broadcast progress through `broadcasts`), and the few reads the store
-//! shares with it outside the writer. Every statement is one person's rows, one page or one
-//! key (the plan test in `statements` proves it); nothing here changes a definition.
+//! pages and progress, a batch's people read ahead through `read_ahead`; journey instances,
+//! timeline and outbox through `journeys` and `journey_records`; broadcast progress through
+//! `broadcasts`), and the few reads the store shares with it outside the writer. Every
+//! statement is one person's rows, one page or one key (the plan test in `statements` proves
+//! it); nothing here changes a definition.
 
 use std::collections::BTreeMap;
 
@@ -337,6 +338,22 @@ impl ProcessingTx for SqliteWriteTx<'_> {
         events: &[EventRead],
     ) -> StoreResult<Vec<PagedPerson>> {
         crate::page::people_page(self.conn(), ws, after, max, events)
+    }
+
+    fn people_by_key(
+        &mut self,
+        ws: WorkspaceId,
+        keys: &[PersonKey],
+    ) -> StoreResult<Vec<PagedPerson>> {
+        crate::read_ahead::people_by_key(self, ws, keys)
+    }
+
+    fn resolve_all(
+        &mut self,
+        ws: WorkspaceId,
+        identifiers: &[nudge_core::Identifier],
+    ) -> StoreResult<Vec<Option<PersonKey>>> {
+        crate::read_ahead::resolve_all(self, ws, identifiers)
     }
 
     fn set_segment_backfill(

@@ -5,10 +5,11 @@ use nudge_core::{
     person::StoredActivity, Identifier, ObjectRef, PersonKey, Timestamp, Workspace, WorkspaceId,
 };
 use nudge_store::{
-    ActivityQuery, BroadcastJob, ComputedDefinition, Definitions, Document, DocumentKind,
-    InstanceRow, JourneyCounter, KeyHash, KeyOwner, KeyRecord, LogRecord, NewSegment, NewWorkspace,
-    ObjectView, PersonView, Segment, SegmentDefinition, SegmentTransition, Store, StoreResult,
-    StoredEvent, StoredJourneyEvent, StoredMessage, TxWork,
+    ActivityQuery, BroadcastJob, ComputedDefinition, Definitions, Deliveries, Delivery,
+    DeliveryQuery, Document, DocumentKind, FinishedDelivery, InstanceRow, JourneyCounter, KeyHash,
+    KeyOwner, KeyRecord, LogRecord, NewSegment, NewWorkspace, ObjectView, PersonView, Segment,
+    SegmentDefinition, SegmentTransition, Store, StoreResult, StoredEvent, StoredJourneyEvent,
+    StoredMessage, TxWork,
 };
 use nudge_store_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -303,6 +304,102 @@ impl Definitions for TempSqlite {
     }
     fn broadcast(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<BroadcastJob>> {
         self.store.broadcast(ws, id)
+    }
+}
+
+impl Deliveries for TempSqlite {
+    fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        claim_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.store.claim_deliveries(now, claim_until, limit)
+    }
+    fn finish_deliveries(
+        &self,
+        finished: &[FinishedDelivery],
+        now: Timestamp,
+    ) -> StoreResult<Vec<bool>> {
+        self.store.finish_deliveries(finished, now)
+    }
+    fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
+        self.store.next_delivery_due()
+    }
+    fn delivery(&self, ws: WorkspaceId, delivery_id: &str) -> StoreResult<Option<Delivery>> {
+        self.store.delivery(ws, delivery_id)
+    }
+    fn deliveries(&self, ws: WorkspaceId, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
+        self.store.deliveries(ws, query)
+    }
+    fn instance(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>> {
+        self.store.instance(ws, id)
+    }
+    fn log_head(&self, ws: WorkspaceId) -> StoreResult<i64> {
+        self.store.log_head(ws)
+    }
+    fn queue_delivery(
+        &self,
+        ws: WorkspaceId,
+        new: &nudge_store::NewDelivery,
+    ) -> StoreResult<nudge_store::QueuedDelivery> {
+        self.store.queue_delivery(ws, new)
+    }
+    fn keyed_delivery(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+    ) -> StoreResult<Option<nudge_store::KeyedDelivery>> {
+        self.store.keyed_delivery(ws, key)
+    }
+}
+
+impl nudge_store::AddressSuppressions for TempSqlite {
+    fn record_delivery_metric(
+        &self,
+        ws: WorkspaceId,
+        report: &nudge_store::MetricReport,
+    ) -> StoreResult<Option<nudge_store::RecordedMetric>> {
+        nudge_store::AddressSuppressions::record_delivery_metric(&self.store, ws, report)
+    }
+    fn suppress_address(
+        &self,
+        ws: WorkspaceId,
+        suppression: &nudge_store::AddressSuppression,
+    ) -> StoreResult<bool> {
+        nudge_store::AddressSuppressions::suppress_address(&self.store, ws, suppression)
+    }
+    fn address_suppression(
+        &self,
+        ws: WorkspaceId,
+        address: &nudge_store::Address,
+    ) -> StoreResult<Option<nudge_store::AddressSuppression>> {
+        nudge_store::AddressSuppressions::address_suppression(&self.store, ws, address)
+    }
+    fn address_suppressions(
+        &self,
+        ws: WorkspaceId,
+        query: &nudge_store::SuppressionQuery,
+    ) -> StoreResult<Vec<nudge_store::AddressSuppression>> {
+        nudge_store::AddressSuppressions::address_suppressions(&self.store, ws, query)
+    }
+    fn remove_address_suppression(
+        &self,
+        ws: WorkspaceId,
+        address: &nudge_store::Address,
+    ) -> StoreResult<bool> {
+        nudge_store::AddressSuppressions::remove_address_suppression(&self.store, ws, address)
+    }
+}
+
+impl nudge_store::SendHistory for TempSqlite {
+    fn marketing_sends_since(
+        &self,
+        ws: WorkspaceId,
+        person: PersonKey,
+        since: Timestamp,
+    ) -> StoreResult<Vec<nudge_store::MarketingSend>> {
+        nudge_store::SendHistory::marketing_sends_since(&self.store, ws, person, since)
     }
 }
 

@@ -3,23 +3,29 @@
 //! by [`Store::write`] so no transaction handle ever leaves a backend. No SQL type crosses
 //! these signatures. `contract` holds the behaviour every backend must share.
 
+mod address_suppressions;
 mod broadcasts;
 pub mod contract;
 mod definitions;
+mod deliveries;
 mod documents;
 mod export_types;
 mod journeys;
 mod marks;
 mod processing;
+mod send_history;
 mod types;
 
+pub use address_suppressions::*;
 pub use broadcasts::*;
 pub use definitions::*;
+pub use deliveries::*;
 pub use documents::*;
 pub use export_types::*;
 pub use journeys::*;
 pub use marks::*;
 pub use processing::*;
+pub use send_history::*;
 pub use types::*;
 
 use nudge_core::{
@@ -50,7 +56,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub type TxWork<'a> = dyn FnMut(&mut dyn WriteTx) -> StoreResult<()> + 'a;
 
 /// A Nudge store: SQLite embedded, or PostgreSQL for many nodes.
-pub trait Store: Definitions + Send + Sync + 'static {
+pub trait Store:
+    Definitions + Deliveries + AddressSuppressions + SendHistory + Send + Sync + 'static
+{
     /// Which backend this is, for logs and `check-config` ("sqlite", "postgres").
     fn backend_name(&self) -> &'static str;
 

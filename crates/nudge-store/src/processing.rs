@@ -310,6 +310,22 @@ pub trait ProcessingTx {
         limit: usize,
         events: &[EventRead],
     ) -> StoreResult<Vec<PagedPerson>>;
+    /// The people with these keys that exist, in key order, each with their row, schedule,
+    /// fold states and segment ids as [`people_page`](Self::people_page) brings them (no
+    /// events: those are read when needed). The log processor reads a batch's people ahead
+    /// with it, in a few statements instead of several per person.
+    fn people_by_key(
+        &mut self,
+        ws: WorkspaceId,
+        keys: &[PersonKey],
+    ) -> StoreResult<Vec<PagedPerson>>;
+    /// The person each identifier resolves to (`None`: nobody), in the order given: the
+    /// log processor resolves a batch's entries together.
+    fn resolve_all(
+        &mut self,
+        ws: WorkspaceId,
+        identifiers: &[nudge_core::Identifier],
+    ) -> StoreResult<Vec<Option<PersonKey>>>;
     fn set_segment_backfill(
         &mut self,
         ws: WorkspaceId,

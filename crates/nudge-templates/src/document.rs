@@ -108,7 +108,7 @@ enum PartRule {
     Absent,
 }
 
-const KEYS: [&str; 6] = ["id", "channel", "subject", "title", "body", "html"];
+const KEYS: [&str; 7] = ["id", "channel", "topic", "subject", "title", "body", "html"];
 const MAX_ID_LENGTH: usize = 64;
 
 /// Reads and compiles a template document (without `kind` and `format`).
@@ -144,6 +144,7 @@ pub fn parse_template(document: &Value) -> Result<Template, TemplateError> {
         }
         None => return Err(TemplateError::new("/channel", "required")),
     };
+    let topic = parse_topic(fields.get("topic"), channel)?;
     let parser = liquid_parser().map_err(|message| TemplateError::new("", message))?;
     let mut parts = Vec::new();
     for part in PartName::ALL {
@@ -175,7 +176,39 @@ pub fn parse_template(document: &Value) -> Result<Template, TemplateError> {
                 .map_err(|message| TemplateError { pointer, message })?,
         );
     }
-    Ok(Template::new(id, channel, parts))
+    let mut template = Template::new(id, channel, parts);
+    template.topic = topic;
+    Ok(template)
+}
+
+/// A subscription topic as Customer.io numbers them: `topic_1`, `topic_2`, … Webhooks are
+/// not messages a person subscribes to, so their templates have none.
+fn parse_topic(value: Option<&Value>, channel: Channel) -> Result<Option<String>, TemplateError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if channel == Channel::Webhook {
+        return Err(TemplateError::new(
+            "/topic",
+            "webhook templates have no topic",
+        ));
+    }
+    let numbered = value
+        .as_str()
+        .and_then(|topic| topic.strip_prefix("topic_"))
+        .is_some_and(|n| {
+            !n.is_empty()
+                && !n.starts_with('0')
+                && n.len() <= 9
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+    match value {
+        Value::String(topic) if numbered => Ok(Some(topic.clone())),
+        _ => Err(TemplateError::new(
+            "/topic",
+            "must be a subscription topic such as topic_1",
+        )),
+    }
 }
 
 fn pointer(key: &str) -> String {
@@ -215,6 +248,35 @@ mod tests {
             assert_eq!(json, Some(Value::String(channel.as_str().to_owned())));
         }
         assert_eq!(Channel::parse("Email"), None);
+    }
+
+    #[test]
+    fn a_topic_is_a_numbered_subscription_topic_of_a_message() {
+        let parse = |channel: &str, topic: Value| {
+            let mut document = serde_json::json!({"id": "t", "channel": channel, "body": "hi"});
+            if channel == "email" {
+                document["subject"] = "s".into();
+            }
+            if channel == "push" {
+                document["title"] = "t".into();
+            }
+            document["topic"] = topic;
+            parse_template(&document).map(|t| t.topic)
+        };
+        assert_eq!(parse("email", "topic_1".into()), Ok(Some("topic_1".into())));
+        assert_eq!(parse("sms", "topic_12".into()), Ok(Some("topic_12".into())));
+        assert_eq!(parse("push", "topic_3".into()), Ok(Some("topic_3".into())));
+        for wrong in [
+            "topic_", "topic_0", "topic_01", "topic_x", "Topic_1", "news",
+        ] {
+            let error = parse("email", wrong.into()).unwrap_err();
+            assert_eq!(error.pointer, "/topic", "{wrong}");
+        }
+        assert!(parse("email", Value::from(1)).is_err());
+        let webhook = parse("webhook", "topic_1".into()).unwrap_err();
+        assert_eq!(webhook.message, "webhook templates have no topic");
+        let none = parse_template(&serde_json::json!({"id": "t", "channel": "sms", "body": "x"}));
+        assert_eq!(none.map(|t| t.topic), Ok(None));
     }
 
     #[test]

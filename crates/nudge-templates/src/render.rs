@@ -21,6 +21,8 @@ use crate::variables::strict_reads;
 pub struct Template {
     pub id: String,
     pub channel: Channel,
+    /// The subscription topic its messages belong to (`topic_1`), if any.
+    pub topic: Option<String>,
     parts: Vec<CompiledPart>,
 }
 
@@ -61,7 +63,12 @@ pub struct RenderError {
 
 impl Template {
     pub(crate) fn new(id: String, channel: Channel, parts: Vec<CompiledPart>) -> Self {
-        Self { id, channel, parts }
+        Self {
+            id,
+            channel,
+            topic: None,
+            parts,
+        }
     }
 
     /// Every variable path the template reads outside a `default` filter (and outside an

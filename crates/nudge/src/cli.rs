@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `workspace …`, `import`, `export`, `replay`,
-//! `plan`, `apply`, `bench …`.
+//! `plan`, `apply`, `simulate`, `outbox tail`, `bench …`.
 
 use std::sync::Arc;
 
@@ -48,6 +48,9 @@ pub enum Command {
     /// Run a scenario through journeys on a virtual clock and print the timeline
     /// (docs/simulator.md).
     Simulate(crate::simulate::SimulateArgs),
+    /// The delivery ledger: `nudge outbox tail` shows what went out, or would have.
+    #[command(subcommand)]
+    Outbox(crate::outbox_cmd::OutboxCommand),
     /// Benchmarks (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -65,6 +68,8 @@ pub enum BenchCommand {
     Segments(crate::bench::segments::SegmentsBenchArgs),
     /// Journeys: a million pending timers, event-triggered throughput, event-to-send latency.
     Journeys(crate::bench::journeys::JourneysBenchArgs),
+    /// Delivery: messages/s through journey, ledger, worker and provider vs the bare client.
+    Delivery(crate::bench::delivery::DeliveryBenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -84,11 +89,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(args) => crate::apply::run(args, crate::apply::Mode::Plan),
         Command::Apply(args) => crate::apply::run(args, crate::apply::Mode::Apply),
         Command::Simulate(args) => crate::simulate::run(args),
+        Command::Outbox(command) => crate::outbox_cmd::run(command),
         Command::Bench(BenchCommand::Track(args)) => crate::bench::run(args),
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import::run(args),
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch::run(args),
         Command::Bench(BenchCommand::Segments(args)) => crate::bench::segments::run(args),
         Command::Bench(BenchCommand::Journeys(args)) => crate::bench::journeys::run(args),
+        Command::Bench(BenchCommand::Delivery(args)) => crate::bench::delivery::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! (clap applies that order), resolved into one effective value that `check-config` prints
 //! with secrets redacted.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -36,6 +37,133 @@ pub struct ServeArgs {
     /// only by `POST /v1/clock`, instead of the system clock.
     #[arg(long, env = "NUDGE_VIRTUAL_CLOCK", value_name = "RFC 3339", value_parser = parse_time)]
     pub virtual_clock: Option<Timestamp>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// How the delivery worker paces and retries. The providers themselves are configured by
+/// their own variables (`NUDGE_SMTP_URL`, `NUDGE_TWILIO_*`, `NUDGE_FCM_*`,
+/// `NUDGE_WEBHOOK_*`; see the README).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeliveryArgs {
+    /// How long a worker's claim on a delivery holds; a claim that a crash left behind is
+    /// taken again after it.
+    #[arg(long, env = "NUDGE_DELIVERY_CLAIM_SECS", default_value_t = 120)]
+    pub delivery_claim_secs: u64,
+    /// The wait before the first retry of a transient failure; doubled after each one.
+    #[arg(long, env = "NUDGE_DELIVERY_RETRY_SECS", default_value_t = 10)]
+    pub delivery_retry_secs: u64,
+    /// The longest wait between retries.
+    #[arg(long, env = "NUDGE_DELIVERY_RETRY_MAX_SECS", default_value_t = 3600)]
+    pub delivery_retry_max_secs: u64,
+    /// A message still failing this long after it was queued fails for good.
+    #[arg(long, env = "NUDGE_DELIVERY_DEADLINE_SECS", default_value_t = 86_400)]
+    pub delivery_deadline_secs: u64,
+    /// Sends in flight at once.
+    #[arg(long, env = "NUDGE_DELIVERY_CONCURRENCY", default_value_t = 512)]
+    pub delivery_concurrency: usize,
+    /// The providers' variables, when given here rather than read from the environment
+    /// (tests that run several servers in one process).
+    #[arg(skip)]
+    pub provider_env: Option<BTreeMap<String, String>>,
+    /// An attribute that must be true for a person to get marketing emails (`marketing_opt_in`).
+    #[arg(long, env = "NUDGE_CONSENT_EMAIL_ATTRIBUTE")]
+    pub consent_email_attribute: Option<String>,
+    /// An attribute that must be true for a person to get marketing SMS (`accepts_sms`).
+    #[arg(long, env = "NUDGE_CONSENT_SMS_ATTRIBUTE")]
+    pub consent_sms_attribute: Option<String>,
+    /// An attribute that must be true for a person to get marketing push notifications.
+    #[arg(long, env = "NUDGE_CONSENT_PUSH_ATTRIBUTE")]
+    pub consent_push_attribute: Option<String>,
+    /// Subscription topics people must opt in to (`topic_2,topic_5`); others are opt-out.
+    #[arg(long, env = "NUDGE_CONSENT_OPT_IN_TOPICS", value_delimiter = ',')]
+    pub consent_opt_in_topics: Vec<String>,
+    /// At most N marketing messages per person per period, across all journeys (`3/1d`).
+    #[arg(long, env = "NUDGE_FREQUENCY_CAP")]
+    pub frequency_cap: Option<String>,
+    /// How long a message over the frequency cap may wait before it is undeliverable.
+    #[arg(long, env = "NUDGE_FREQUENCY_CAP_DEADLINE", default_value = "1d")]
+    pub frequency_cap_deadline: String,
+    /// Local hours (the person's `timezone`, else UTC) when marketing waits (`21:00-08:00`).
+    #[arg(long, env = "NUDGE_QUIET_HOURS")]
+    pub quiet_hours: Option<String>,
+    /// The base URL people reach this server at, for unsubscribe links
+    /// (default: the listening address).
+    #[arg(long, env = "NUDGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The key unsubscribe links are signed with (default: one generated and kept in
+    /// `unsubscribe.key` in the data directory).
+    #[arg(long, env = "NUDGE_UNSUBSCRIBE_SECRET", hide_env_values = true)]
+    pub unsubscribe_secret: Option<String>,
+}
+
+impl Default for DeliveryArgs {
+    fn default() -> Self {
+        Self {
+            delivery_claim_secs: 120,
+            delivery_retry_secs: 10,
+            delivery_retry_max_secs: 3600,
+            delivery_deadline_secs: 86_400,
+            delivery_concurrency: 512,
+            provider_env: None,
+            consent_email_attribute: None,
+            consent_sms_attribute: None,
+            consent_push_attribute: None,
+            consent_opt_in_topics: Vec::new(),
+            frequency_cap: None,
+            frequency_cap_deadline: "1d".into(),
+            quiet_hours: None,
+            public_url: None,
+            unsubscribe_secret: None,
+        }
+    }
+}
+
+impl DeliveryArgs {
+    /// The value of a provider variable, from `provider_env` when set, else the environment.
+    pub fn provider_var(&self, name: &str) -> Option<String> {
+        match &self.provider_env {
+            Some(vars) => vars.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+    }
+
+    /// The channels these variables configure; an error names a variable at fault.
+    pub fn channels(
+        &self,
+        clock: std::sync::Arc<dyn nudge_core::Clock>,
+    ) -> anyhow::Result<nudge_delivery::ChannelsConfig> {
+        nudge_delivery::ChannelsConfig::from_env(|name| self.provider_var(name), clock)
+            .map_err(|e| anyhow::anyhow!("delivery channels: {e}"))
+    }
+
+    fn effective(&self) -> anyhow::Result<serde_json::Value> {
+        let channels = self.channels(std::sync::Arc::new(nudge_core::SystemClock))?;
+        let mut effective = channels.effective();
+        effective["worker"] = serde_json::json!({
+            "claim_secs": self.delivery_claim_secs,
+            "retry_secs": self.delivery_retry_secs,
+            "retry_max_secs": self.delivery_retry_max_secs,
+            "deadline_secs": self.delivery_deadline_secs,
+            "concurrency": self.delivery_concurrency,
+        });
+        effective["policy"] = self.policy_effective()?;
+        Ok(effective)
+    }
+
+    pub fn worker_config(&self) -> nudge_delivery::worker::WorkerConfig {
+        use std::time::Duration;
+        nudge_delivery::worker::WorkerConfig {
+            concurrency: self.delivery_concurrency.max(1),
+            claim_for: Duration::from_secs(self.delivery_claim_secs.max(1)),
+            retry: nudge_delivery::worker::RetryPolicy {
+                first: Duration::from_secs(self.delivery_retry_secs),
+                cap: Duration::from_secs(self.delivery_retry_max_secs),
+                deadline: Duration::from_secs(self.delivery_deadline_secs),
+            },
+            ..Default::default()
+        }
+    }
 }
 
 fn parse_time(text: &str) -> Result<Timestamp, String> {
@@ -80,6 +208,8 @@ pub struct Effective {
     pub tls_key: Option<String>,
     /// `system`, or `virtual from <time>` on a test server's virtual clock.
     pub clock: String,
+    /// The configured channels with secrets redacted, and the worker's pacing.
+    pub delivery: serde_json::Value,
 }
 
 impl ServeArgs {
@@ -100,6 +230,7 @@ impl ServeArgs {
                 None => "system".to_string(),
                 Some(start) => format!("virtual from {} (tests only)", start.to_rfc3339()),
             },
+            delivery: self.delivery.effective()?,
         })
     }
 }

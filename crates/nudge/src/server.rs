@@ -1,5 +1,6 @@
-//! The composition root: opens the configured store, starts the log processor and the ingest
-//! writer, builds the router and serves it until shutdown, then drains. Production
+//! The composition root: opens the configured store, starts the log processor, the ingest
+//! writer and the delivery worker, builds the router and serves it until shutdown, then
+//! drains. Production
 //! (`nudge serve`) and the test suites start Nudge through the same [`launch`].
 
 use std::future::Future;
@@ -13,6 +14,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nudge_api::credentials::{new_workspace, IssuedCredentials};
 use nudge_api::AppState;
 use nudge_core::{Clock, Env, ManualClock};
+use nudge_delivery::worker::{DeliveryWaker, DeliveryWorker};
 use nudge_ingest::{Ingestor, WriterConfig};
 use nudge_process::ClockDriver;
 use nudge_store::Store;
@@ -122,7 +124,11 @@ pub async fn launch(
         }
     })
     .await??;
+    let channels = Arc::new(args.delivery.channels(clock.clone())?);
     let computed_keys = Arc::new(nudge_ingest::ComputedKeys::default());
+    // The delivery worker starts after the writer (it writes what webhooks answer); the
+    // processor's progress wakes it once it exists.
+    let delivery_waker: Arc<OnceLock<DeliveryWaker>> = Arc::default();
     let processor = nudge_process::Processor::new(
         store.clone(),
         clock.clone(),
@@ -132,14 +138,15 @@ pub async fn launch(
         let keys = computed_keys.clone();
         Box::new(move |ws, names| keys.set(ws, names))
     })
+    .on_progress({
+        let deliveries = delivery_waker.clone();
+        Box::new(move || {
+            if let Some(deliveries) = deliveries.get() {
+                deliveries.wake();
+            }
+        })
+    })
     .spawn();
-    let virtual_clock = virtual_clock.map(|manual| {
-        Arc::new(ClockDriver::new(
-            manual,
-            processor.waker(),
-            VIRTUAL_CLOCK_SETTLE_TIMEOUT,
-        ))
-    });
     let waker = processor.waker();
     let writer_config = WriterConfig {
         computed_keys,
@@ -147,6 +154,31 @@ pub async fn launch(
         ..WriterConfig::default()
     };
     let (ingestor, writer) = Ingestor::start(store.clone(), clock.clone(), writer_config);
+    let unsubscribe = Arc::new(args.delivery.unsubscribe_links(
+        &args.store.data_dir,
+        listener.local_addr()?,
+        args.tls_cert.is_some(),
+    )?);
+    let mut worker_config = args.delivery.worker_config();
+    worker_config.policy = args.delivery.send_policy(Some(unsubscribe.clone()))?;
+    let deliveries = DeliveryWorker {
+        store: store.clone(),
+        clock: clock.clone(),
+        channels,
+        ingestor: Some(ingestor.clone()),
+        config: worker_config,
+    }
+    .spawn();
+    let _ = delivery_waker.set(deliveries.waker());
+    let virtual_clock = virtual_clock.map(|manual| {
+        let deliveries = deliveries.waker();
+        Arc::new(
+            ClockDriver::new(manual, processor.waker(), VIRTUAL_CLOCK_SETTLE_TIMEOUT)
+                .with_deliveries(Box::new(move |timeout| {
+                    deliveries.wake_and_wait_idle(timeout)
+                })),
+        )
+    });
     let state = AppState {
         store,
         ingestor,
@@ -158,6 +190,11 @@ pub async fn launch(
             args.tls_cert.is_some(),
         )),
         virtual_clock,
+        wake_deliveries: Some({
+            let deliveries = deliveries.waker();
+            Arc::new(move || deliveries.wake())
+        }),
+        unsubscribe,
     };
     let app = nudge_api::router(state);
     let addr = listener.local_addr()?;
@@ -187,7 +224,9 @@ pub async fn launch(
                 .await?;
         }
     }
-    // Every handler (and with it every Ingestor clone) is gone: the writer drains and stops.
+    // The delivery worker records what it has in flight and lets go of its Ingestor; then
+    // every Ingestor clone is gone and the writer drains and stops.
+    deliveries.stop().await;
     tokio::task::spawn_blocking(move || {
         writer.join();
         processor.stop();

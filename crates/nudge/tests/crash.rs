@@ -2,50 +2,18 @@
 //! mid-stream and restarted on the same store; every event that got a 200 must be present
 //! exactly once. Runs the real binary on SQLite and on PostgreSQL.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::process::{credentials, start_binary, Running};
+
 use serde_json::{json, Value};
 
-struct Running {
-    child: Child,
-    base: String,
-}
-
 fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Running {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nudge"));
-    command
-        .arg("serve")
-        .env("NUDGE_DATA_DIR", data_dir)
-        .env("NUDGE_LISTEN", "127.0.0.1:0")
-        .env("NUDGE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    match database_url {
-        Some(url) => command.env("NUDGE_DATABASE_URL", url),
-        None => command.env_remove("NUDGE_DATABASE_URL"),
-    };
-    let mut child = command.spawn().expect("nudge starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server printed its address");
-    Running { child, base }
-}
-
-fn credentials(data_dir: &std::path::Path) -> Value {
-    serde_json::from_slice(&std::fs::read(data_dir.join("credentials.json")).unwrap()).unwrap()
+    start_binary(data_dir, database_url, &[])
 }
 
 /// Streams events from 16 clients until `acks` of them were acknowledged, then kills the

@@ -1,8 +1,9 @@
 //! The D2C brand's acceptance stories through the journey simulator: every scenario in
-//! `examples/d2c/scenarios/` runs against the brand's whole configuration
-//! (`examples/d2c/definitions`) and its journey timeline must equal the story's expected
-//! timeline line for line (segment transitions are left out: they belong to the segments'
-//! own tests). One story also runs through the real `nudge simulate` binary.
+//! `examples/d2c/scenarios/` (the numbered cart stories and the replenishment journey's)
+//! runs against the brand's whole configuration (`examples/d2c/definitions`) and its journey
+//! timeline must equal the story's expected timeline line for line (segment transitions are
+//! left out: they belong to the segments' own tests). One story also runs through the real
+//! `nudge simulate` binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,8 +24,9 @@ fn is_journey_line(line: &Value) -> bool {
         .is_some_and(|k| k.starts_with("segment_"))
 }
 
-fn expected(story: &str) -> Vec<Value> {
-    let path = example(&format!("scenarios/story-{story}.expected.ndjson"));
+/// `scenario` is a file name in `examples/d2c/scenarios` without `.ndjson`.
+fn expected(scenario: &str) -> Vec<Value> {
+    let path = example(&format!("scenarios/{scenario}.expected.ndjson"));
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
         .lines()
@@ -33,8 +35,8 @@ fn expected(story: &str) -> Vec<Value> {
         .collect()
 }
 
-fn simulated(story: &str) -> Vec<Value> {
-    let path = example(&format!("scenarios/story-{story}.ndjson"));
+fn simulated(scenario: &str) -> Vec<Value> {
+    let path = example(&format!("scenarios/{scenario}.ndjson"));
     let lines = scenario::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
     simulate(&example("definitions"), &lines, None)
         .unwrap()
@@ -44,8 +46,8 @@ fn simulated(story: &str) -> Vec<Value> {
         .collect()
 }
 
-fn check(story: &str) {
-    let (want, got) = (expected(story), simulated(story));
+fn check(scenario: &str) {
+    let (want, got) = (expected(scenario), simulated(scenario));
     let show = |lines: &[Value]| {
         lines
             .iter()
@@ -56,50 +58,39 @@ fn check(story: &str) {
     assert_eq!(
         got,
         want,
-        "story {story}\n--- simulated:\n{}\n--- expected:\n{}",
+        "{scenario}\n--- simulated:\n{}\n--- expected:\n{}",
         show(&got),
         show(&want)
     );
 }
 
-#[test]
-fn story_1_an_abandoned_cart_gets_an_sms_and_an_email() {
-    check("1-abandoned");
+/// One test per scenario, and the list of them all (which must be the directory's).
+macro_rules! scenarios {
+    ($($test:ident => $scenario:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                check($scenario);
+            }
+        )*
+        const SCENARIOS: &[&str] = &[$($scenario),*];
+    };
 }
 
-#[test]
-fn story_2_an_order_before_the_sms_ends_the_journey_with_no_message() {
-    check("2-ordered-before-sms");
-}
-
-#[test]
-fn story_3_an_order_after_the_sms_converts_and_stops_the_email() {
-    check("3-ordered-after-sms");
-}
-
-#[test]
-fn story_4_a_small_cart_never_enters() {
-    check("4-small-cart");
-}
-
-#[test]
-fn story_5_cart_changes_restart_one_journey_with_the_latest_cart() {
-    check("5-cart-changes");
-}
-
-#[test]
-fn story_6_no_sms_consent_skips_the_sms_only() {
-    check("6-no-sms-consent");
-}
-
-#[test]
-fn story_7_a_guest_cart_follows_her_when_she_identifies() {
-    check("7-guest-then-known");
-}
-
-#[test]
-fn story_8_an_unsubscribed_customer_gets_nothing_and_the_reasons_are_recorded() {
-    check("8-unsubscribed");
+scenarios! {
+    story_1_an_abandoned_cart_gets_an_sms_and_an_email => "story-1-abandoned",
+    story_2_an_order_before_the_sms_ends_the_journey_with_no_message =>
+        "story-2-ordered-before-sms",
+    story_3_an_order_after_the_sms_converts_and_stops_the_email => "story-3-ordered-after-sms",
+    story_4_a_small_cart_never_enters => "story-4-small-cart",
+    story_5_cart_changes_restart_one_journey_with_the_latest_cart => "story-5-cart-changes",
+    story_6_no_sms_consent_skips_the_sms_only => "story-6-no-sms-consent",
+    story_7_a_guest_cart_follows_her_when_she_identifies => "story-7-guest-then-known",
+    story_8_an_unsubscribed_customer_gets_nothing_and_the_reasons_are_recorded =>
+        "story-8-unsubscribed",
+    replenishment_the_reminder_goes_out_when_the_supply_runs_out => "replenishment-runs-out",
+    replenishment_a_reorder_cancels_the_reminder_and_starts_its_own =>
+        "replenishment-reordered",
 }
 
 #[test]
@@ -111,7 +102,12 @@ fn every_scenario_has_an_expected_timeline_and_a_test() {
         .filter(|n| n.ends_with(".ndjson") && !n.ends_with(".expected.ndjson"))
         .collect();
     stories.sort();
-    assert_eq!(stories.len(), 8, "{stories:?}");
+    let mut listed: Vec<String> = SCENARIOS.iter().map(|s| format!("{s}.ndjson")).collect();
+    listed.sort();
+    assert_eq!(
+        stories, listed,
+        "every scenario file has its test, and no more"
+    );
     for story in stories {
         let expected = story.replace(".ndjson", ".expected.ndjson");
         assert!(dir.join(&expected).is_file(), "{expected} is missing");
@@ -140,7 +136,7 @@ fn the_binary_prints_the_same_timeline() {
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(is_journey_line)
         .collect();
-    let until_midnight: Vec<Value> = expected("3-ordered-after-sms")
+    let until_midnight: Vec<Value> = expected("story-3-ordered-after-sms")
         .into_iter()
         .filter(|l| l["at"].as_str().is_some_and(|at| at < "2026-03-03"))
         .collect();

@@ -1,5 +1,6 @@
 //! The App API (`/v1/...`, Bearer app key): reading people, their activities, segments and
-//! objects, managing segment and computed-attribute definitions, the journey timeline,
+//! objects, managing segment and computed-attribute definitions, the journey timeline, the
+//! delivery ledger,
 //! Customer.io-compatible where Customer.io has the endpoint; and a test server's virtual
 //! clock ([`clock`], mounted only when the server runs on one).
 
@@ -11,13 +12,17 @@ mod cursor;
 mod definitions;
 mod documents;
 pub mod exports;
+pub mod messages;
 mod people;
 mod preview;
 mod processing;
 mod rejections;
 mod render;
 mod segments;
+mod suppressions;
+mod template_preview;
 mod timeline;
+mod transactional;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -37,5 +42,9 @@ pub fn router() -> Router<AppState> {
         .merge(rejections::router())
         .merge(exports::router())
         .merge(timeline::router())
+        .merge(messages::router())
+        .merge(suppressions::router())
+        .merge(transactional::router())
+        .merge(template_preview::router())
         .layer(DefaultBodyLimit::max(APP_BODY_LIMIT))
 }

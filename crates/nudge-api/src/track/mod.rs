@@ -2,6 +2,7 @@
 //! (`/entity` and `/batch` envelopes). Both decode into the same domain operations.
 
 pub mod convert;
+mod metrics;
 mod v1;
 mod v2;
 
@@ -23,6 +24,7 @@ pub const V2_BATCH_LIMIT: usize = 500 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(v1::router().layer(DefaultBodyLimit::max(V1_BODY_LIMIT)))
+        .merge(metrics::router().layer(DefaultBodyLimit::max(V1_BODY_LIMIT)))
         .merge(v2::router())
 }
 

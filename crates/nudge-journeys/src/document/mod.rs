@@ -65,6 +65,7 @@ pub fn parse_journey(document: &Value) -> Result<Journey, JourneyError> {
         .transpose()?;
     let steps = steps::parse_steps(required(map, "steps", "")?, "/steps")?;
     let index = graph::check(&steps)?;
+    waits::check_computed_offsets(&trigger, &steps, "/steps")?;
     let migrate = match map.get("migrate") {
         None => Migration::default(),
         Some(v) => migration(v, "/migrate", &steps, &index)?,

@@ -1,15 +1,18 @@
-//! Reading the waiting steps: `delay_until` (where its time comes from), `wait_until` (an
-//! event, a condition, a timeout) and `time_window` (days, hours, a time zone).
+//! Reading the waiting steps: `delay_until` (where its time comes from, and its offset: a
+//! duration, or Liquid compiled here that computes one), `wait_until` (an event, a condition,
+//! a timeout) and `time_window` (days, hours, a time zone).
 
 use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::reader::{
     child, condition, duration, event_match, fail, field_path, identifier, object, only_keys,
     required, signed_duration, text, Parsed,
 };
-use crate::model::{StepKind, TimeSource, TimeWindow};
+use crate::model::{Step, StepKind, TimeSource, TimeWindow, Trigger};
+use crate::offset::{ComputedOffset, Offset, OffsetUnit};
+use crate::variables::unsupplied_variable;
 
 pub(super) fn delay_until(value: &Value, at: &str) -> Parsed<StepKind> {
     let map = object(value, at, "delay_until")?;
@@ -29,11 +32,71 @@ pub(super) fn delay_until(value: &Value, at: &str) -> Parsed<StepKind> {
             "time is trigger.timestamp, trigger.<field> or attribute.<field>",
         );
     };
+    let offset_at = child(at, "offset");
     let offset = match map.get("offset") {
-        None => 0,
-        Some(v) => signed_duration(v, &child(at, "offset"))?,
+        None => Offset::Fixed(0),
+        Some(Value::Object(units)) => Offset::Computed(computed_offset(units, &offset_at)?),
+        Some(v) => match signed_duration(v, &offset_at) {
+            Ok(duration) => Offset::Fixed(duration),
+            Err(_) => return fail(&offset_at, OFFSET_FORMS),
+        },
     };
     Ok(StepKind::DelayUntil { time, offset })
+}
+
+const OFFSET_FORMS: &str = "an offset is a duration such as 6h or -3d, or one unit (minutes, \
+     hours or days) with Liquid text that renders a number, such as {days: \"{{ event.days }}\"}";
+
+/// `{days: "<Liquid>"}`: exactly one unit, its Liquid compiled now so a syntax error refuses
+/// the journey.
+fn computed_offset(units: &Map<String, Value>, at: &str) -> Parsed<ComputedOffset> {
+    let mut entries = units.iter();
+    let (Some((key, value)), None) = (entries.next(), entries.next()) else {
+        return fail(at, OFFSET_FORMS);
+    };
+    let here = child(at, key);
+    let Some(unit) = OffsetUnit::parse(key) else {
+        return fail(
+            &here,
+            "the unit of a computed offset is minutes, hours or days",
+        );
+    };
+    let Some(source) = value.as_str().filter(|s| !s.trim().is_empty()) else {
+        return fail(
+            &here,
+            "a computed offset is Liquid text that renders a number, such as \"{{ event.days }}\"",
+        );
+    };
+    ComputedOffset::compile(unit, source).or_else(|message| fail(&here, message))
+}
+
+/// Refuses a computed offset that reads a variable the journey can never supply: the
+/// trigger event in a journey no event starts, API trigger data in one an event starts, an
+/// unknown root, or `journey.message_id` (a wait sends no message).
+pub(super) fn check_computed_offsets(trigger: &Trigger, steps: &[Step], at: &str) -> Parsed<()> {
+    for (i, step) in steps.iter().enumerate() {
+        let StepKind::DelayUntil {
+            offset: Offset::Computed(offset),
+            ..
+        } = &step.kind
+        else {
+            continue;
+        };
+        for path in offset.variables() {
+            let why = if path == "journey.message_id" {
+                Some("a wait sends no message, so it has no message id")
+            } else {
+                unsupplied_variable(trigger, &path)
+            };
+            if let Some(why) = why {
+                return fail(
+                    &format!("{at}/{i}/delay_until/offset/{}", offset.unit().as_str()),
+                    format!("the offset reads {path}, but {why}"),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn wait_until(value: &Value, at: &str) -> Parsed<StepKind> {

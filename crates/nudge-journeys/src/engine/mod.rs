@@ -3,6 +3,7 @@
 //! the new instance, indexes its `wake_at` and carries out the effects in one transaction.
 
 mod choice;
+mod delay_until;
 mod inputs;
 mod run;
 mod window;

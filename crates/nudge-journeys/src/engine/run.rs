@@ -7,8 +7,7 @@ use nudge_core::Timestamp;
 
 use super::{choice, window, Context, Effect, Outcome};
 use crate::instance::{Instance, SentMessage, Status};
-use crate::matching::time_value;
-use crate::model::{ExitRule, Journey, Step, StepKind, TimeSource, WebhookRequest};
+use crate::model::{ExitRule, Journey, Step, StepKind, WebhookRequest};
 use crate::reasons;
 
 /// More steps than this in one input means a runaway loop (validation refuses loops without
@@ -203,16 +202,18 @@ impl<'r> Run<'r> {
         };
         match &step.kind {
             StepKind::Delay { duration } => wait_or_go(started.plus_millis(*duration)),
-            StepKind::DelayUntil { time, offset } => match self.resolve(time) {
-                Some(at) => wait_or_go(at.plus_millis(*offset)),
-                None => {
-                    self.effects.push(Effect::Skipped {
-                        step: step.id.clone(),
-                        reason: reasons::NO_TIME.to_string(),
-                    });
-                    Flow::Continue(started)
+            StepKind::DelayUntil { time, offset } => {
+                match self.delay_until_time(step, time, offset) {
+                    Some(at) => wait_or_go(at),
+                    None => {
+                        self.effects.push(Effect::Skipped {
+                            step: step.id.clone(),
+                            reason: reasons::NO_TIME.to_string(),
+                        });
+                        Flow::Continue(started)
+                    }
                 }
-            },
+            }
             StepKind::WaitUntil {
                 condition,
                 timeout,
@@ -237,16 +238,6 @@ impl<'r> Run<'r> {
                 }
             }
             _ => Flow::Continue(started),
-        }
-    }
-
-    fn resolve(&self, source: &TimeSource) -> Option<Timestamp> {
-        let first_time =
-            |values: Vec<&serde_json::Value>| values.first().and_then(|v| time_value(v));
-        match source {
-            TimeSource::TriggerTimestamp => Some(self.instance.trigger.timestamp),
-            TimeSource::Trigger(path) => first_time(path.resolve(&self.instance.trigger.data)),
-            TimeSource::Attribute(path) => first_time(path.resolve(self.ctx.facts.attributes())),
         }
     }
 

@@ -41,10 +41,16 @@ pub struct JourneyCatalog {
     by_date: Vec<String>,
     /// Event names any version's instances react to (exits, goals, waits).
     watched_events: BTreeSet<String>,
+    /// Per stored version, the event names that can move its instances (its goal, exits and
+    /// waits): an event of another name changes nothing but the offset an instance has seen.
+    reacting_events: BTreeMap<(String, i64), BTreeSet<String>>,
     /// Event names any version's conditions read: loaded with the person's facts.
     condition_events: BTreeSet<String>,
     /// Whether any version has a condition an instance re-checks when the person changes.
     rechecks: bool,
+    /// Whether any version has a step that appends to the log (attribute updates, emitted
+    /// events): entries applied as the writer applies them, which can change other people.
+    appends_entries: bool,
 }
 
 impl JourneyCatalog {
@@ -125,8 +131,24 @@ impl JourneyCatalog {
         self.watched_events.contains(name)
     }
 
+    /// Whether an event of this name can move an instance of this journey version: its goal,
+    /// one of its exits or one of its waits names it. `false` for a version not in the
+    /// catalogue (its instances cannot run).
+    pub fn version_reacts_to(&self, journey: &str, version: i64, name: &str) -> bool {
+        self.reacting_events
+            .get(&(journey.to_string(), version))
+            .is_some_and(|names| names.contains(name))
+    }
+
     pub fn rechecks(&self) -> bool {
         self.rechecks
+    }
+
+    /// Whether running an instance can append entries to the log: applied at once, like the
+    /// writer's, they can reach other people than the instance's (a merge), so people read
+    /// ahead of their turn may have changed by then.
+    pub fn appends_entries(&self) -> bool {
+        self.appends_entries
     }
 
     /// The person's events the journeys' conditions read (with data: `where` filters).
@@ -209,11 +231,21 @@ pub fn compile_journeys(
                 .insert(journey.id.clone(), (document.version, journey.clone()));
         }
         catalog.watched_events.extend(watched_events(&journey));
+        catalog.reacting_events.insert(
+            (document.name.clone(), document.version),
+            reacting_events(&journey),
+        );
         for condition in journey.conditions() {
             let deps = condition.dependencies();
             catalog.condition_events.extend(deps.events);
         }
         catalog.rechecks |= has_rechecks(&journey);
+        catalog.appends_entries |= journey.steps.iter().any(|s| {
+            matches!(
+                s.kind,
+                nudge_journeys::StepKind::Update { .. } | nudge_journeys::StepKind::Emit { .. }
+            )
+        });
         catalog
             .versions
             .insert((document.name.clone(), document.version), journey);
@@ -330,7 +362,7 @@ fn watched_events(journey: &Journey) -> BTreeSet<String> {
             .conditions()
             .iter()
             .any(|c| c.dependencies().events.contains(name))
-            || journey_reacts_to(journey, name);
+            || reacting_events(journey).contains(name);
         if !elsewhere {
             names.remove(name);
         }
@@ -338,22 +370,22 @@ fn watched_events(journey: &Journey) -> BTreeSet<String> {
     names
 }
 
-/// Whether an exit, the goal or a wait names this event.
-fn journey_reacts_to(journey: &Journey, name: &str) -> bool {
+/// Event names an exit, the goal or a wait of `journey` names: the only events that move
+/// its instances (see `nudge_journeys::step`).
+fn reacting_events(journey: &Journey) -> BTreeSet<String> {
     use nudge_journeys::{ExitRule, StepKind};
-    journey.exits.iter().any(|e| match e {
-        ExitRule::Event { matcher, .. } => matcher.name == name,
-        ExitRule::Condition { .. } => false,
-    }) || journey
-        .goal
-        .as_ref()
-        .is_some_and(|g| g.matcher.name == name)
-        || journey.steps.iter().any(|s| match &s.kind {
-            StepKind::WaitUntil {
-                event: Some(event), ..
-            } => event.name == name,
-            _ => false,
-        })
+    let exits = journey.exits.iter().filter_map(|e| match e {
+        ExitRule::Event { matcher, .. } => Some(&matcher.name),
+        ExitRule::Condition { .. } => None,
+    });
+    let goal = journey.goal.iter().map(|g| &g.matcher.name);
+    let waits = journey.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::WaitUntil {
+            event: Some(event), ..
+        } => Some(&event.name),
+        _ => None,
+    });
+    exits.chain(goal).chain(waits).cloned().collect()
 }
 
 /// Whether an instance of `journey` has conditions to re-check when the person changes.

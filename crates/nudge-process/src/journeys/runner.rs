@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use nudge_core::{JsonMap, PersonKey, Timestamp};
-use nudge_journeys::{admit, start, Admission, EventInput, Input, Instance, Journey, TriggerData};
+use nudge_journeys::{
+    admit, start, Admission, EventInput, Frequency, Input, Instance, Journey, TriggerData,
+};
 use nudge_store::{InstanceRow, StoreError, StoreResult, WriteTx};
 use serde_json::Value;
 
@@ -34,10 +36,17 @@ impl Runner<'_> {
         }
     }
 
-    /// Hands an event to every instance that has not seen it yet.
+    /// Hands an event to every instance that has not seen it yet and can react to it. An
+    /// instance whose version reacts to no event of this name (and that no edit moves onto
+    /// another version first) is left as it is, row and seen offset alike: the timer path's
+    /// catch-up hands an instance only the names its version reads, so an offset that did not
+    /// move costs nothing there, while rewriting the row would cost its whole state.
     pub fn feed_event(&mut self, instances: &mut [Loaded], event: &NewEvent) -> StoreResult<()> {
         for loaded in instances.iter_mut() {
             if event.offset <= loaded.instance.seen_offset || !loaded.instance.watching(self.now) {
+                continue;
+            }
+            if !self.concerns(&loaded.instance, &event.name) {
                 continue;
             }
             let input = Input::Event(EventInput {
@@ -52,6 +61,23 @@ impl Runner<'_> {
             loaded.dirty = true;
         }
         Ok(())
+    }
+
+    /// Whether stepping `instance` with an event called `name` can do more than move its seen
+    /// offset: its version reacts to the name, or an edit moves it onto the live version
+    /// before the step (which then decides with that version's rules).
+    fn concerns(&self, instance: &Instance, name: &str) -> bool {
+        let migrates = self
+            .journeys
+            .live(&instance.journey)
+            .is_some_and(|(version, live)| {
+                version != instance.version
+                    && nudge_journeys::migrate(instance, live, version).is_some()
+            });
+        migrates
+            || self
+                .journeys
+                .version_reacts_to(&instance.journey, instance.version, name)
     }
 
     /// Steps one instance and applies the effects; first moves it onto its journey's live
@@ -187,9 +213,14 @@ impl Runner<'_> {
         let live = instances.iter().position(|l| {
             l.instance.is_active() && l.instance.journey == journey.id && l.instance.key == key
         });
-        let last_entered = self
-            .tx
-            .last_entry(self.subject.ws, &journey.id, self.subject.key)?;
+        // Only a frequency rule reads the latest entry.
+        let last_entered = match journey.entry.frequency {
+            Frequency::EveryTime => None,
+            Frequency::Once | Frequency::OncePer(_) => {
+                self.tx
+                    .last_entry(self.subject.ws, &journey.id, self.subject.key)?
+            }
+        };
         let admission = admit(
             &journey,
             &trigger,
@@ -199,17 +230,22 @@ impl Runner<'_> {
         );
         match admission {
             Admission::Start { key } => {
+                // An instance with this key that ended in this transaction (the same event
+                // was its exit) is still live in the store: write its end first, so the
+                // one-live-instance-per-key rule holds when the new one is inserted.
+                for ended in instances.iter_mut().filter(|l| {
+                    l.dirty
+                        && !l.instance.is_active()
+                        && l.instance.journey == journey.id
+                        && l.instance.key == key
+                }) {
+                    self.tx.update_instance(self.subject.ws, &ended.row)?;
+                    ended.dirty = false;
+                }
                 let offset = trigger.offset;
                 let mut instance = start(&journey, version, trigger, key, self.now);
                 instance.seen_offset = instance.seen_offset.max(offset);
-                let mut row = row_for(0, self.subject.key, &instance)?;
-                row.id = self.tx.insert_instance(self.subject.ws, &row)?;
-                let mut loaded = Loaded {
-                    row,
-                    instance,
-                    dirty: true,
-                };
-                self.step(&mut loaded, Input::Enter)?;
+                let loaded = self.enter(&journey, instance)?;
                 instances.push(loaded);
                 return Ok(true);
             }
@@ -228,6 +264,38 @@ impl Runner<'_> {
             }
         }
         Ok(false)
+    }
+
+    /// A new instance's first steps (`Input::Enter`), run before it is stored so it is
+    /// inserted once, in the state they leave it in; their effects are applied after the
+    /// insert, since timeline rows and messages name the instance's id. The row is rewritten
+    /// only when applying them changed the instance (a send that could not go out).
+    fn enter(&mut self, journey: &Journey, started: Instance) -> StoreResult<Loaded> {
+        let outcome = nudge_journeys::step(journey, &started, Input::Enter, &self.context());
+        let mut instance = outcome.instance;
+        let mut row = row_for(0, self.subject.key, &instance)?;
+        row.id = self.tx.insert_instance(self.subject.ws, &row)?;
+        let inserted = instance.clone();
+        apply_effects(
+            self.tx,
+            self.journeys,
+            self.subject,
+            journey,
+            row.id,
+            &mut instance,
+            &outcome.effects,
+            self.now,
+            started.step,
+        )?;
+        let dirty = instance != inserted;
+        if dirty {
+            row = row_for(row.id, row.person, &instance)?;
+        }
+        Ok(Loaded {
+            row,
+            instance,
+            dirty,
+        })
     }
 }
 

@@ -2,14 +2,17 @@
 //! unsubscribed person gets nothing), and the template rendered with the person, the trigger
 //! and the journey; or why it cannot go out, as a reason the timeline records.
 
-use nudge_core::{JsonMap, Timestamp};
+use std::collections::BTreeSet;
+
+use nudge_core::Timestamp;
 use nudge_journeys::{Instance, Journey};
-use nudge_store::OutboxMessage;
-use nudge_templates::{EventContext, RenderContext};
+use nudge_store::{OutboxMessage, StoredEvent};
+use nudge_templates::RenderContext;
 use serde_json::{json, Value};
 
 use super::effects::Subject;
 use super::JourneyCatalog;
+use crate::PersonData;
 
 pub(super) struct Send<'a> {
     pub step: &'a str,
@@ -64,6 +67,11 @@ pub(super) fn prepare(
             send.message_id,
         ))
         .map_err(|e| skip("failed_render", e.to_string()))?;
+    let mut payload = json!({"html": rendered.html, "title": rendered.title});
+    if let Some(topic) = &template.topic {
+        // The subscription topic the delivery worker checks the person's preferences for.
+        payload["topic"] = json!(topic);
+    }
     Ok(OutboxMessage {
         message_id: send.message_id.to_string(),
         person: subject.key,
@@ -74,12 +82,15 @@ pub(super) fn prepare(
         recipient,
         subject: rendered.subject.clone().or(rendered.title.clone()),
         body: rendered.body.clone(),
-        payload: json!({"html": rendered.html, "title": rendered.title}),
+        payload,
         created_at: Timestamp::from_millis(0),
     })
 }
 
-/// What a template sees: the person, the trigger event, and where in which journey it is.
+/// What a template sees: the person, the trigger event, and where in which journey it is;
+/// built by the journey engine's own `render_context`, so a message and a computed wait read
+/// the same variables. The person is the one the engine's conditions read (attributes with
+/// their identifiers).
 pub(super) fn render_context(
     subject: &Subject,
     journey: &Journey,
@@ -87,35 +98,16 @@ pub(super) fn render_context(
     step: &str,
     message_id: &str,
 ) -> RenderContext {
-    let mut customer = subject.state.attributes.clone();
-    for (name, value) in [
-        ("id", &subject.state.id),
-        ("email", &subject.state.email),
-        ("phone", &subject.state.phone),
-    ] {
-        if let Some(value) = value {
-            customer.insert(name.into(), Value::String(value.clone()));
-        }
-    }
-    let event = instance.trigger.event.as_ref().map(|name| EventContext {
-        name: name.clone(),
-        timestamp: instance.trigger.timestamp,
-        data: instance.trigger.data.clone(),
-    });
-    let trigger = if event.is_none() {
-        instance.trigger.data.clone()
-    } else {
-        JsonMap::new()
-    };
-    let mut journey_vars = JsonMap::new();
-    journey_vars.insert("id".into(), Value::String(journey.id.clone()));
-    journey_vars.insert("name".into(), Value::String(journey.name.clone()));
-    journey_vars.insert("step".into(), Value::String(step.to_string()));
-    journey_vars.insert("message_id".into(), Value::String(message_id.to_string()));
-    RenderContext {
-        customer,
-        event,
-        trigger,
-        journey: journey_vars,
-    }
+    let person = PersonData::for_person(
+        subject.state.clone(),
+        BTreeSet::new(),
+        std::iter::empty::<StoredEvent>(),
+    );
+    nudge_journeys::render_context(
+        &person.attributes,
+        journey,
+        instance,
+        step,
+        Some(message_id),
+    )
 }

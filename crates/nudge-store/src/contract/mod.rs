@@ -4,8 +4,12 @@
 //! traits: no backend-specific assumption (key values, offsets starting at 1, error texts).
 
 mod activities;
+mod address_suppressions;
 mod broadcasts;
 mod computed_definitions;
+mod deliveries;
+mod delivery_outcomes;
+mod delivery_reads;
 mod derived;
 mod devices;
 mod documents;
@@ -20,17 +24,23 @@ mod pages;
 mod people;
 mod person_lifecycle;
 mod processing;
+mod read_ahead;
 mod rejections;
 mod schedules;
 mod segment_definitions;
 mod segment_members;
 mod segments;
+mod transactional;
 mod transactions;
 mod workspaces;
 
 pub use activities::*;
+pub use address_suppressions::*;
 pub use broadcasts::*;
 pub use computed_definitions::*;
+pub use deliveries::*;
+pub use delivery_outcomes::*;
+pub use delivery_reads::*;
 pub use derived::*;
 pub use devices::*;
 pub use documents::*;
@@ -45,11 +55,13 @@ pub use pages::*;
 pub use people::*;
 pub use person_lifecycle::*;
 pub use processing::*;
+pub use read_ahead::*;
 pub use rejections::*;
 pub use schedules::*;
 pub use segment_definitions::*;
 pub use segment_members::*;
 pub use segments::*;
+pub use transactional::*;
 pub use transactions::*;
 pub use workspaces::*;
 
@@ -134,6 +146,8 @@ macro_rules! contract_tests {
             next_scheduled_check_is_the_earliest_of_any_workspace,
             people_pages_walk_a_workspace_in_key_order,
             people_pages_bring_what_the_per_person_reads_bring,
+            people_by_key_bring_what_the_per_person_reads_bring,
+            resolve_all_answers_each_identifier_as_resolve_does,
             backfill_progress_is_stored_per_definition,
             delete_person_removes_their_processing_state,
             move_person_data_moves_manual_memberships_and_transitions_only,
@@ -159,6 +173,26 @@ macro_rules! contract_tests {
             open_broadcasts_are_the_incomplete_oldest_first_per_workspace,
             broadcast_by_id_is_per_workspace_and_none_when_unknown,
             reset_derived_wipes_broadcasts,
+            claims_take_due_deliveries_earliest_first_across_workspaces,
+            a_claim_hides_its_deliveries_until_it_runs_out,
+            finishing_is_fenced_by_the_claim,
+            each_update_records_its_state_and_fields,
+            a_batch_of_updates_writes_each_one_its_claim_still_holds,
+            a_retry_is_due_again_at_its_time,
+            next_delivery_due_is_the_earliest_open_time_of_any_workspace,
+            a_delivery_is_read_by_its_id_per_workspace,
+            deliveries_are_listed_by_id_with_each_filter,
+            concurrent_claimers_never_share_a_delivery,
+            log_head_is_the_last_offset_of_the_workspace,
+            instance_is_read_by_id_active_or_finished,
+            suppressions_are_added_once_read_listed_and_removed,
+            a_bounce_marks_the_delivery_and_suppresses_its_address,
+            metrics_move_deliveries_forward_and_leave_notes,
+            marketing_sends_are_the_persons_sent_marketing_messages_since,
+            a_queued_delivery_belongs_to_no_journey_and_waits_for_its_time,
+            an_idempotency_key_queues_once_and_returns_the_first_delivery,
+            a_taken_delivery_id_is_a_conflict,
+            requests_racing_with_one_key_queue_one_delivery,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

@@ -3,6 +3,7 @@
 //! into the same store — and prints events/s, p50/p99 latency and the ratios.
 
 pub mod batch;
+pub mod delivery;
 pub mod import;
 pub mod journeys;
 mod load;

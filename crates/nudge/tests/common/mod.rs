@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::Arc;
 
 use nudge::config::{ServeArgs, StoreArgs};
@@ -41,6 +43,15 @@ pub async fn start_on(
     backend: Backend,
     clock: Option<nudge_core::Timestamp>,
 ) -> Option<TestServer> {
+    start_with(backend, clock, nudge::config::DeliveryArgs::default()).await
+}
+
+/// [`start_on`] with the delivery worker's settings and providers given.
+pub async fn start_with(
+    backend: Backend,
+    clock: Option<nudge_core::Timestamp>,
+    delivery: nudge::config::DeliveryArgs,
+) -> Option<TestServer> {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let (database_url, database) = match backend {
         Backend::Sqlite => (None, None),
@@ -58,6 +69,7 @@ pub async fn start_on(
         tls_cert: None,
         tls_key: None,
         virtual_clock: clock,
+        delivery,
     };
     let listener = std::net::TcpListener::bind(args.listen).unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
