@@ -10,6 +10,7 @@ pub mod json;
 pub mod ops;
 pub mod pipelines;
 pub mod track;
+pub mod tracking;
 pub mod unsubscribe;
 
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pipelines::router())
         .merge(app::router())
         .merge(unsubscribe::router())
+        .merge(tracking::router())
         .merge(ops::router());
     if state.virtual_clock.is_some() {
         routes = routes.merge(app::clock::router());

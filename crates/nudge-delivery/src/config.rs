@@ -9,6 +9,10 @@
 //! | sms | `NUDGE_TWILIO_ACCOUNT_SID`, `NUDGE_TWILIO_AUTH_TOKEN`, `NUDGE_TWILIO_FROM` | `NUDGE_TWILIO_BASE_URL`, `NUDGE_TWILIO_TIMEOUT_SECS` (10) |
 //! | push | `NUDGE_FCM_CREDENTIALS_FILE` | `NUDGE_FCM_BASE_URL`, `NUDGE_FCM_TIMEOUT_SECS` (10) |
 //! | webhook | | `NUDGE_WEBHOOK_SECRET`, `NUDGE_WEBHOOK_TIMEOUT_SECS` (10) |
+//!
+//! These are the first workspace's channels; any workspace may define its own instead
+//! ([`crate::workspace_channels`]), whose secret references reach only `NUDGE_SECRET_*`
+//! variables and files in the directory `NUDGE_SECRETS_DIR` names (`/run/secrets`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,6 +28,7 @@ use crate::providers::http::http_client;
 use crate::providers::push::{FcmPushChannel, PushSettings, ServiceAccount, DEFAULT_FCM_BASE_URL};
 use crate::providers::sms::{SmsSettings, TwilioSmsChannel, DEFAULT_TWILIO_BASE_URL};
 use crate::providers::{OutboxChannel, WebhookChannel, WebhookSettings};
+use crate::workspace_channels::{EnvLookup, SecretSources, DEFAULT_SECRETS_DIR};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_SMTP_CONNECTIONS: u32 = 16;
@@ -60,6 +65,10 @@ pub struct ChannelsConfig {
     push: Option<PushSettings>,
     webhook: WebhookSettings,
     channels: BTreeMap<&'static str, Arc<dyn Channel>>,
+    /// Shared by every HTTP provider, the workspaces' channels included.
+    client: reqwest::Client,
+    /// What workspaces' secret references resolve against.
+    references: SecretSources,
 }
 
 impl fmt::Debug for ChannelsConfig {
@@ -116,7 +125,7 @@ impl ChannelsConfig {
         };
         channels.insert(
             "webhook",
-            Arc::new(WebhookChannel::new(client, webhook.clone(), clock)),
+            Arc::new(WebhookChannel::new(client.clone(), webhook.clone(), clock)),
         );
         Ok(Self {
             email,
@@ -124,7 +133,38 @@ impl ChannelsConfig {
             push,
             webhook,
             channels,
+            client,
+            references: SecretSources::new(
+                Arc::new(|name| std::env::var(name).ok()),
+                vars.get("NUDGE_SECRETS_DIR")
+                    .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_string()),
+            ),
         })
+    }
+
+    /// Resolves workspaces' `{env: NUDGE_SECRET_…}` references through `lookup` instead of
+    /// the process environment; their files stay confined to the secrets directory.
+    pub fn with_references(mut self, lookup: EnvLookup) -> Self {
+        self.references = self.references.with_env(lookup);
+        self
+    }
+
+    /// What workspaces' secret references resolve against.
+    pub fn references(&self) -> &SecretSources {
+        &self.references
+    }
+
+    /// The HTTP client the providers share.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The outbox channel, which only records.
+    pub fn outbox(&self) -> Arc<dyn Channel> {
+        self.channels
+            .get("outbox")
+            .cloned()
+            .unwrap_or_else(|| Arc::new(OutboxChannel))
     }
 
     /// The channel of that name (`email`, `sms`, `push`, `webhook`, `outbox`), if configured.
@@ -165,6 +205,7 @@ impl ChannelsConfig {
                 "signed": self.webhook.secret.is_some(),
                 "timeout_secs": seconds(self.webhook.timeout),
             },
+            "secrets_dir": self.references.dir().display().to_string(),
         })
     }
 }

@@ -26,8 +26,9 @@ pub use error::JourneyError;
 pub use instance::{Instance, SentMessage, Status, TriggerData};
 pub use migration::migrate;
 pub use model::{
-    Entry, EventMatch, ExitRule, Frequency, Goal, Journey, Migration, RandomPath, Retrigger,
-    SegmentEdge, SplitPath, Step, StepKind, TimeSource, TimeWindow, Trigger, WebhookRequest,
+    Attribution, Entry, EventMatch, ExitRule, Frequency, Goal, Journey, Migration, RandomPath,
+    Retrigger, SegmentEdge, SplitPath, Step, StepKind, TimeSource, TimeWindow, Trigger,
+    WebhookRequest,
 };
 pub use nudge_core::{JsonMap, Timestamp};
 pub use offset::{ComputedOffset, Offset, OffsetError, OffsetUnit};

@@ -121,11 +121,45 @@ pub struct EventMatch {
     pub matching: Vec<FieldPath>,
 }
 
-/// A conversion: this event within `within` after the instance's most recent message.
+/// A conversion: this event within `within` after the instance's most recent message,
+/// credited to that message when it reached `attribution`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Goal {
     pub matcher: EventMatch,
     pub within: DurationMs,
+    pub attribution: Attribution,
+}
+
+/// How far the most recent message must have got for a goal event to be credited to it.
+/// The engine emits every conversion in the window; the caller, which knows the message's
+/// delivery, checks `Opened` and `Clicked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Attribution {
+    /// Queued is enough (the default).
+    #[default]
+    Sent,
+    /// The recipient opened it (or clicked in it) before the goal event.
+    Opened,
+    /// The recipient clicked a link in it before the goal event.
+    Clicked,
+}
+
+impl Attribution {
+    pub const ALL: [Attribution; 3] =
+        [Attribution::Sent, Attribution::Opened, Attribution::Clicked];
+
+    /// The name documents use (`sent`, `opened`, `clicked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::Sent => "sent",
+            Attribution::Opened => "opened",
+            Attribution::Clicked => "clicked",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Attribution> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
 }
 
 /// How a new version takes over the live instances of older ones. The default moves none.
@@ -180,6 +214,8 @@ pub enum StepKind {
         channel: String,
         template: String,
         skip_if: Option<Condition>,
+        /// Email only: links and an open pixel are rewritten so opens and clicks are recorded.
+        tracked: bool,
     },
     /// Set these attributes on the person.
     Update { attributes: JsonMap },

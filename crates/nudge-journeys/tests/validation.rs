@@ -527,3 +527,38 @@ fn other_refusals() {
         "trigger.timestamp",
     );
 }
+
+#[test]
+fn tracking_and_goal_attribution() {
+    use nudge_journeys::{Attribution, StepKind};
+    let journey = parse_journey(&with("/steps/6/send/tracked", Some(json!(true)))).unwrap();
+    assert!(matches!(
+        journey.step("email").unwrap().kind,
+        StepKind::Send { tracked: true, .. }
+    ));
+    let plain = parse_journey(&valid()).unwrap();
+    assert!(matches!(
+        plain.step("email").unwrap().kind,
+        StepKind::Send { tracked: false, .. }
+    ));
+    assert_eq!(plain.goal.unwrap().attribution, Attribution::Sent);
+    for name in ["sent", "opened", "clicked"] {
+        let journey = parse_journey(&with("/goal/attribution", Some(json!(name)))).unwrap();
+        assert_eq!(journey.goal.unwrap().attribution.as_str(), name);
+    }
+    refused(
+        with("/steps/4/send/tracked", Some(json!(true))),
+        "/steps/4/send/tracked",
+        "only email can be tracked, not sms",
+    );
+    refused(
+        with("/steps/6/send/tracked", Some(json!("yes"))),
+        "/steps/6/send/tracked",
+        "true or false",
+    );
+    refused(
+        with("/goal/attribution", Some(json!("delivered"))),
+        "/goal/attribution",
+        "attribution is one of sent, opened, clicked",
+    );
+}

@@ -5,14 +5,15 @@
 
 use nudge_core::{Timestamp, WorkspaceId};
 use nudge_store::{
-    metric_effect, Address, AddressSuppression, AddressSuppressions, Deliveries, DeliveryState,
-    MetricReport, RecordedMetric, StoreResult, SuppressionCategory, SuppressionQuery,
-    SUPPRESSIBLE_CHANNELS,
+    metric_effect, reported_metric, Address, AddressSuppression, AddressSuppressions, Deliveries,
+    DeliveryState, MetricReport, RecordedMetric, StoreResult, SuppressionCategory,
+    SuppressionQuery, SUPPRESSIBLE_CHANNELS,
 };
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
 
 use crate::errors::{column, corrupt, pg};
+use crate::reporting_webhooks::stream::{self, DeliveryChange};
 use crate::segment_catalogue::as_limit;
 use crate::{PostgresStore, Statements};
 
@@ -125,12 +126,23 @@ fn record_metric(
     let state = DeliveryState::parse(state_name)
         .ok_or_else(|| corrupt("delivery state", format!("unknown state '{state_name}'")))?;
     let effect = metric_effect(state, reason.as_deref(), report);
-    if effect.state.is_some() || effect.reason.is_some() {
+    let changed = effect.state.is_some() || effect.reason.is_some();
+    if changed {
         let new_state = effect.state.unwrap_or(state).as_str();
         let new_reason = effect.reason.or(reason);
         let at = report.at.millis();
         let params: [&(dyn ToSql + Sync); 5] = [&id, &ws.0, &new_state, &new_reason, &at];
         statements.execute(tx, RECORD_METRIC, &params)?;
+    }
+    if let Some(metric) = reported_metric(report.metric).filter(|_| !state.is_open()) {
+        let change = DeliveryChange {
+            outbox_id: id,
+            metric,
+            at: report.at,
+            first: changed,
+            failure_message: report.reason.as_deref(),
+        };
+        stream::append_delivery_changes(tx, statements, ws, &[change], report.at)?;
     }
     let address = (report.metric.suppresses())
         .filter(|_| SUPPRESSIBLE_CHANNELS.contains(&channel))

@@ -6,20 +6,22 @@
 //! `journey_outbox_open` index on `COALESCE(due_at, created_at)`, never by a scan (the plan
 //! test below checks every statement).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, FinishedDelivery,
-    InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery, StoreResult,
+    update_metric, Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate,
+    FinishedDelivery, InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery,
+    StoreResult,
 };
 use postgres::types::ToSql;
 use postgres::Row;
 
-use crate::errors::{column, corrupt};
+use crate::errors::{column, corrupt, pg};
 use crate::event_rows::to_json;
+use crate::reporting_webhooks::stream::{self, DeliveryChange};
 use crate::segment_catalogue::as_limit;
-use crate::{journeys, PostgresStore};
+use crate::{journeys, PostgresStore, Statements};
 
 /// The columns `delivery_from_row` decodes, in its order. A NULL `updated_at` is a message
 /// nothing has changed since it was queued.
@@ -139,6 +141,7 @@ impl Deliveries for PostgresStore {
                 Ok(new)
             })
             .collect::<StoreResult<_>>()?;
+        let at = now;
         let now = now.millis();
         let params: [&(dyn ToSql + Sync); 10] = [
             &batch.workspace_id,
@@ -152,13 +155,19 @@ impl Deliveries for PostgresStore {
             &batch.sent_at,
             &now,
         ];
-        let rows = self.with_conn(|c, s| s.query(c, FINISH_DELIVERIES, &params))?;
-        let written = (rows.iter())
-            .map(|row| Ok((WorkspaceId(column(row, 0)?), column::<i64>(row, 1)?)))
-            .collect::<StoreResult<HashSet<_>>>()?;
-        Ok((finished.iter().zip(first))
-            .map(|(done, first)| first && written.contains(&(done.ws, done.id)))
-            .collect())
+        self.with_conn(|c, s| {
+            let mut tx = c.transaction().map_err(pg)?;
+            let rows = s.query(&mut tx, FINISH_DELIVERIES, &params)?;
+            let written = (rows.iter())
+                .map(|row| Ok((WorkspaceId(column(row, 0)?), column::<i64>(row, 1)?)))
+                .collect::<StoreResult<HashSet<_>>>()?;
+            let kept: Vec<bool> = (finished.iter().zip(first))
+                .map(|(done, first)| first && written.contains(&(done.ws, done.id)))
+                .collect();
+            report_finished(&mut tx, s, finished, &kept, at)?;
+            tx.commit().map_err(pg)?;
+            Ok(kept)
+        })
     }
 
     fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
@@ -312,6 +321,38 @@ fn delivery_from_row(row: &Row) -> StoreResult<Delivery> {
         updated_at: Timestamp::from_millis(column(row, 19)?),
         sent_at: sent_at.map(Timestamp::from_millis),
     })
+}
+
+/// Appends the reports of the outcomes and retries this transaction wrote, workspace by
+/// workspace (in workspace order, so concurrent batches take the streams' locks alike).
+fn report_finished(
+    tx: &mut postgres::Transaction<'_>,
+    statements: &mut Statements,
+    finished: &[FinishedDelivery],
+    kept: &[bool],
+    now: Timestamp,
+) -> StoreResult<()> {
+    let mut by_workspace: BTreeMap<WorkspaceId, Vec<DeliveryChange<'_>>> = BTreeMap::new();
+    for (done, _) in finished.iter().zip(kept).filter(|(_, kept)| **kept) {
+        let failure_message = match &done.update {
+            DeliveryUpdate::Sent { .. } => None,
+            other => other.reason(),
+        };
+        by_workspace
+            .entry(done.ws)
+            .or_default()
+            .push(DeliveryChange {
+                outbox_id: done.id,
+                metric: update_metric(&done.update),
+                at: now,
+                first: true,
+                failure_message,
+            });
+    }
+    for (ws, changes) in by_workspace {
+        stream::append_delivery_changes(tx, statements, ws, &changes, now)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod processor_reads;
 mod read;
 mod read_ahead;
 mod rejections;
+mod reporting_webhooks;
 mod reserved_ids;
 mod segment_catalogue;
 mod send_history;

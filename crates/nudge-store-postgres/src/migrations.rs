@@ -92,6 +92,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "address_suppressions",
         sql: include_str!("../migrations/0015_address_suppressions.sql"),
     },
+    Migration {
+        version: 16,
+        name: "reporting_webhooks",
+        sql: include_str!("../migrations/0016_reporting_webhooks.sql"),
+    },
 ];
 
 /// Advisory lock keys (the two-integer form, so they cannot collide with one-key locks).

@@ -27,6 +27,7 @@ fn sample_argument(ty: &Type) -> Box<dyn ToSql + Sync> {
         Type::BYTEA => Box::new(vec![0_u8; 32]),
         Type::TEXT_ARRAY => Box::new(vec!["event"]),
         Type::INT8_ARRAY => Box::new(vec![1_i64]),
+        Type::BOOL_ARRAY => Box::new(vec![true]),
         ref other => panic!("no sample_argument for parameter type {other}"),
     }
 }
@@ -127,7 +128,8 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(written_behind::statements())
         .chain(broadcasts::statements())
         .chain(crate::address_suppressions::statements())
-        .chain(crate::send_history::statements());
+        .chain(crate::send_history::statements())
+        .chain(crate::reporting_webhooks::statements());
     let mut checked = 0;
     for sql in statements.filter(|sql| !full_reads.contains(sql)) {
         let plan = plan(&mut client, sql);

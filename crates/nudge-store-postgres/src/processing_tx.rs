@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Backfill, BroadcastJob, DueCheck, DueInstance, EventRead, InstanceRow, JourneyEvent,
-    OutboxMessage, PagedPerson, PersonSchedule, ProcessingTx, StoreResult, StoredEvent,
+    Backfill, BroadcastJob, DeliveryState, DueCheck, DueInstance, EventRead, InstanceRow,
+    JourneyEvent, OutboxMessage, PagedPerson, PersonSchedule, ProcessingTx, StoreResult,
+    StoredEvent,
 };
 
 use crate::definitions::backfill_params;
@@ -51,6 +52,9 @@ const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM perso
 const SET_SEGMENT_BACKFILL: &str = "UPDATE segments SET backfill_complete = $3, \
      backfill_after = $4, backfill_done = $5, backfill_total = $6 \
      WHERE workspace_id = $1 AND id = $2";
+/// By the outbox's unique (workspace, message id) index.
+const DELIVERY_STATE: &str =
+    "SELECT state FROM journey_outbox WHERE workspace_id = $1 AND message_id = $2";
 const SET_COMPUTED_BACKFILL: &str = "UPDATE computed_definitions SET backfill_complete = $3, \
      backfill_after = $4, backfill_done = $5, backfill_total = $6 \
      WHERE workspace_id = $1 AND name = $2";
@@ -71,6 +75,7 @@ pub(crate) fn statements() -> Vec<&'static str> {
         DUE_CHECKS,
         SET_SEGMENT_BACKFILL,
         SET_COMPUTED_BACKFILL,
+        DELIVERY_STATE,
     ]
 }
 
@@ -309,6 +314,20 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
 
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {
         journey_records::enqueue(self.tx, self.statements, ws, message)
+    }
+
+    fn delivery_state(
+        &mut self,
+        ws: WorkspaceId,
+        message_id: &str,
+    ) -> StoreResult<Option<DeliveryState>> {
+        let Some(row) = self.query_opt(DELIVERY_STATE, &[&ws.0, &message_id])? else {
+            return Ok(None);
+        };
+        let name: &str = column(&row, 0)?;
+        DeliveryState::parse(name)
+            .map(Some)
+            .ok_or_else(|| corrupt("journey_outbox", format!("delivery state '{name}'")))
     }
 
     fn put_broadcast(&mut self, ws: WorkspaceId, job: &BroadcastJob) -> StoreResult<()> {

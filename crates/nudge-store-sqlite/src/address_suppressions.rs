@@ -5,14 +5,15 @@
 
 use nudge_core::{Timestamp, WorkspaceId};
 use nudge_store::{
-    metric_effect, Address, AddressSuppression, AddressSuppressions, Deliveries, DeliveryState,
-    MetricReport, RecordedMetric, StoreResult, SuppressionCategory, SuppressionQuery,
-    SUPPRESSIBLE_CHANNELS,
+    metric_effect, reported_metric, Address, AddressSuppression, AddressSuppressions, Deliveries,
+    DeliveryState, MetricReport, RecordedMetric, StoreResult, SuppressionCategory,
+    SuppressionQuery, SUPPRESSIBLE_CHANNELS,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::errors::{corrupt, from_sqlite};
 use crate::read::limit;
+use crate::reporting_webhooks::stream::{self, DeliveryChange};
 use crate::SqliteStore;
 
 const METRIC_TARGET: &str = "SELECT id, state, reason, channel, recipient FROM journey_outbox \
@@ -134,7 +135,8 @@ fn record_metric(
     let state = DeliveryState::parse(&state_name)
         .ok_or_else(|| corrupt("delivery state", format!("unknown state '{state_name}'")))?;
     let effect = metric_effect(state, reason.as_deref(), report);
-    if effect.state.is_some() || effect.reason.is_some() {
+    let changed = effect.state.is_some() || effect.reason.is_some();
+    if changed {
         let new_state = effect.state.unwrap_or(state);
         let new_reason = effect.reason.or(reason);
         conn.prepare_cached(RECORD_METRIC)
@@ -149,6 +151,16 @@ fn record_metric(
                 ])
             })
             .map_err(from_sqlite)?;
+    }
+    if let Some(metric) = reported_metric(report.metric).filter(|_| !state.is_open()) {
+        let change = DeliveryChange {
+            outbox_id: id,
+            metric,
+            at: report.at,
+            first: changed,
+            failure_message: report.reason.as_deref(),
+        };
+        stream::append_delivery_changes(conn, ws, &[change], report.at)?;
     }
     let address = (report.metric.suppresses())
         .filter(|_| SUPPRESSIBLE_CHANNELS.contains(&channel.as_str()))

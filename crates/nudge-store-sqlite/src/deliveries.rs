@@ -4,16 +4,20 @@
 //! through the partial `journey_outbox_open` index on `coalesce(due_at, created_at)`, never by
 //! a scan (the plan test below checks every statement).
 
+use std::collections::BTreeMap;
+
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, FinishedDelivery,
-    InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery, StoreResult,
+    update_metric, Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate,
+    FinishedDelivery, InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery,
+    StoreResult,
 };
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
 use crate::codec::{from_json, millis, to_json};
 use crate::errors::{corrupt, from_sqlite};
 use crate::read::limit;
+use crate::reporting_webhooks::stream::{self, DeliveryChange};
 use crate::{journeys, SqliteStore};
 
 /// The columns [`DeliveryColumns`] reads, in its order. A NULL `updated_at` is a message
@@ -95,7 +99,13 @@ impl Deliveries for SqliteStore {
         if finished.is_empty() {
             return Ok(Vec::new());
         }
-        self.in_transaction(|tx| finished.iter().map(|done| finish(tx, done, now)).collect())
+        self.in_transaction(|tx| {
+            let kept: Vec<bool> = (finished.iter())
+                .map(|done| finish(tx, done, now))
+                .collect::<StoreResult<_>>()?;
+            report_finished(tx, finished, &kept, now)?;
+            Ok(kept)
+        })
     }
 
     fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
@@ -192,6 +202,37 @@ fn finish(conn: &Connection, done: &FinishedDelivery, now: Timestamp) -> StoreRe
         })
         .map_err(from_sqlite)?;
     Ok(changed == 1)
+}
+
+/// Appends the reports of the outcomes and retries this transaction wrote, workspace by
+/// workspace.
+fn report_finished(
+    conn: &Connection,
+    finished: &[FinishedDelivery],
+    kept: &[bool],
+    now: Timestamp,
+) -> StoreResult<()> {
+    let mut by_workspace: BTreeMap<WorkspaceId, Vec<DeliveryChange<'_>>> = BTreeMap::new();
+    for (done, _) in finished.iter().zip(kept).filter(|(_, kept)| **kept) {
+        let failure_message = match &done.update {
+            DeliveryUpdate::Sent { .. } => None,
+            other => other.reason(),
+        };
+        by_workspace
+            .entry(done.ws)
+            .or_default()
+            .push(DeliveryChange {
+                outbox_id: done.id,
+                metric: update_metric(&done.update),
+                at: now,
+                first: true,
+                failure_message,
+            });
+    }
+    for (ws, changes) in by_workspace {
+        stream::append_delivery_changes(conn, ws, &changes, now)?;
+    }
+    Ok(())
 }
 
 fn next_due(conn: &Connection) -> StoreResult<Option<Timestamp>> {

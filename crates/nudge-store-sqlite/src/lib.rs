@@ -25,6 +25,7 @@ mod processing;
 mod read;
 mod read_ahead;
 mod rejections;
+mod reporting_webhooks;
 mod segment_catalogue;
 mod send_history;
 mod statements;

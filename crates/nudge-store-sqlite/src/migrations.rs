@@ -98,6 +98,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "address_suppressions",
         sql: include_str!("../migrations/0016_address_suppressions.sql"),
     },
+    Migration {
+        version: 17,
+        name: "reporting_webhooks",
+        sql: include_str!("../migrations/0017_reporting_webhooks.sql"),
+    },
 ];
 
 /// A migration as recorded in the database.

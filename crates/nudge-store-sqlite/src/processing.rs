@@ -60,6 +60,9 @@ const DUE_CHECKS: &str = "SELECT workspace_id, person_key, next_check FROM perso
      WHERE next_check <= ?1 ORDER BY next_check, workspace_id, person_key LIMIT ?2";
 const NEXT_SCHEDULED_CHECK: &str =
     "SELECT min(next_check) FROM person_schedules WHERE next_check IS NOT NULL";
+/// By the outbox's unique (workspace, message id) index.
+const DELIVERY_STATE: &str =
+    "SELECT state FROM journey_outbox WHERE workspace_id = ?1 AND message_id = ?2";
 const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
 
 /// The statements that read or change existing rows, for the plan test.
@@ -428,6 +431,28 @@ impl ProcessingTx for SqliteWriteTx<'_> {
 
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {
         journey_records::enqueue(self.conn(), ws, message)
+    }
+
+    fn delivery_state(
+        &mut self,
+        ws: WorkspaceId,
+        message_id: &str,
+    ) -> StoreResult<Option<nudge_store::DeliveryState>> {
+        let state: Option<String> = self
+            .conn()
+            .prepare_cached(DELIVERY_STATE)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![ws.0, message_id], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(from_sqlite)?;
+        state
+            .map(|name| {
+                nudge_store::DeliveryState::parse(&name).ok_or_else(|| {
+                    nudge_store::StoreError::Corrupt(format!("delivery state '{name}'"))
+                })
+            })
+            .transpose()
     }
 
     fn put_broadcast(&mut self, ws: WorkspaceId, job: &BroadcastJob) -> StoreResult<()> {

@@ -392,6 +392,89 @@ impl nudge_store::AddressSuppressions for TempSqlite {
     }
 }
 
+impl nudge_store::ReportingWebhooks for TempSqlite {
+    fn create_reporting_webhook(
+        &self,
+        ws: WorkspaceId,
+        settings: &nudge_store::WebhookSettings,
+        signing_key: &str,
+        now: Timestamp,
+    ) -> StoreResult<nudge_store::ReportingWebhook> {
+        self.store
+            .create_reporting_webhook(ws, settings, signing_key, now)
+    }
+    fn reporting_webhooks(
+        &self,
+        ws: WorkspaceId,
+    ) -> StoreResult<Vec<nudge_store::ReportingWebhook>> {
+        self.store.reporting_webhooks(ws)
+    }
+    fn reporting_webhook(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> StoreResult<Option<nudge_store::ReportingWebhook>> {
+        self.store.reporting_webhook(ws, id)
+    }
+    fn update_reporting_webhook(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        settings: &nudge_store::WebhookSettings,
+        now: Timestamp,
+    ) -> StoreResult<Option<nudge_store::ReportingWebhook>> {
+        self.store.update_reporting_webhook(ws, id, settings, now)
+    }
+    fn delete_reporting_webhook(&self, ws: WorkspaceId, id: i64) -> StoreResult<bool> {
+        self.store.delete_reporting_webhook(ws, id)
+    }
+    fn append_reports(
+        &self,
+        ws: WorkspaceId,
+        reports: &[nudge_store::NewReport],
+        now: Timestamp,
+    ) -> StoreResult<usize> {
+        self.store.append_reports(ws, reports, now)
+    }
+    fn pending_reporting_endpoints(&self) -> StoreResult<Vec<nudge_store::PendingEndpoint>> {
+        self.store.pending_reporting_endpoints()
+    }
+    fn claim_reporting_endpoint(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        cursor: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool> {
+        self.store
+            .claim_reporting_endpoint(ws, id, cursor, now, lease_until)
+    }
+    fn reports_after(
+        &self,
+        ws: WorkspaceId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<nudge_store::StoredReport>> {
+        self.store.reports_after(ws, after, limit)
+    }
+    fn last_report_appended_by(
+        &self,
+        ws: WorkspaceId,
+        after: i64,
+        at: Timestamp,
+    ) -> StoreResult<i64> {
+        self.store.last_report_appended_by(ws, after, at)
+    }
+    fn record_reporting_progress(
+        &self,
+        progress: &nudge_store::ReportingProgress,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.store.record_reporting_progress(progress, now)
+    }
+}
+
 impl nudge_store::SendHistory for TempSqlite {
     fn marketing_sends_since(
         &self,

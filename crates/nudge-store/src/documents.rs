@@ -1,5 +1,5 @@
-//! Versioned documents: journeys and templates (later the event contract) as the store keeps
-//! them, one row per version of each (kind, name), deletions included. Every version stays, so
+//! Versioned documents: journeys, templates and workspaces' channel definitions (later the
+//! event contract) as the store keeps them, one row per version of each (kind, name), deletions included. Every version stays, so
 //! a journey instance that entered with an old version can still be run by it. Plain data and
 //! the one rule both backends share for when a put writes a version; no IO.
 
@@ -10,17 +10,24 @@ use nudge_core::Timestamp;
 pub enum DocumentKind {
     Journey,
     Template,
+    /// A workspace's settings for one delivery channel (email, sms, push, webhook).
+    Channel,
 }
 
 impl DocumentKind {
     /// Every kind, for listings and tests.
-    pub const ALL: [DocumentKind; 2] = [DocumentKind::Journey, DocumentKind::Template];
+    pub const ALL: [DocumentKind; 3] = [
+        DocumentKind::Journey,
+        DocumentKind::Template,
+        DocumentKind::Channel,
+    ];
 
     /// The stable name stored in the `kind` column.
     pub fn as_str(self) -> &'static str {
         match self {
             DocumentKind::Journey => "journey",
             DocumentKind::Template => "template",
+            DocumentKind::Channel => "channel",
         }
     }
 
@@ -94,6 +101,7 @@ mod tests {
             assert_eq!(DocumentKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(DocumentKind::parse("journey"), Some(DocumentKind::Journey));
+        assert_eq!(DocumentKind::parse("channel"), Some(DocumentKind::Channel));
         assert_eq!(DocumentKind::parse("Journey"), None);
         assert_eq!(DocumentKind::parse(""), None);
     }

@@ -13,6 +13,7 @@ mod export_types;
 mod journeys;
 mod marks;
 mod processing;
+mod reporting_webhooks;
 mod send_history;
 mod types;
 
@@ -25,6 +26,7 @@ pub use export_types::*;
 pub use journeys::*;
 pub use marks::*;
 pub use processing::*;
+pub use reporting_webhooks::*;
 pub use send_history::*;
 pub use types::*;
 
@@ -57,7 +59,14 @@ pub type TxWork<'a> = dyn FnMut(&mut dyn WriteTx) -> StoreResult<()> + 'a;
 
 /// A Nudge store: SQLite embedded, or PostgreSQL for many nodes.
 pub trait Store:
-    Definitions + Deliveries + AddressSuppressions + SendHistory + Send + Sync + 'static
+    Definitions
+    + Deliveries
+    + AddressSuppressions
+    + ReportingWebhooks
+    + SendHistory
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is, for logs and `check-config` ("sqlite", "postgres").
     fn backend_name(&self) -> &'static str;

@@ -379,6 +379,13 @@ pub trait ProcessingTx {
     /// Queues a message; `false` (and nothing written) when a message with this
     /// `message_id` is already in the workspace's outbox.
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool>;
+    /// The ledger state of the workspace's message with this id, if there is one: how far a
+    /// message got (opened, clicked) when a goal that asks for it is reached.
+    fn delivery_state(
+        &mut self,
+        ws: WorkspaceId,
+        message_id: &str,
+    ) -> StoreResult<Option<crate::DeliveryState>>;
 
     // --- broadcasts ---------------------------------------------------------------------
     /// Inserts the job, or replaces the one with its id (progress).

@@ -128,12 +128,21 @@ impl DeliveryArgs {
         }
     }
 
-    /// The channels these variables configure; an error names a variable at fault.
+    /// The channels these variables configure (the first workspace's); an error names a
+    /// variable at fault. Workspaces' secret references read the same variables (only
+    /// `NUDGE_SECRET_*` ones) and files in the directory `NUDGE_SECRETS_DIR` names.
     pub fn channels(
         &self,
         clock: std::sync::Arc<dyn nudge_core::Clock>,
     ) -> anyhow::Result<nudge_delivery::ChannelsConfig> {
+        let provider_env = self.provider_env.clone();
+        let references: nudge_delivery::workspace_channels::EnvLookup =
+            std::sync::Arc::new(move |name| match &provider_env {
+                Some(vars) => vars.get(name).cloned(),
+                None => std::env::var(name).ok(),
+            });
         nudge_delivery::ChannelsConfig::from_env(|name| self.provider_var(name), clock)
+            .map(|channels| channels.with_references(references))
             .map_err(|e| anyhow::anyhow!("delivery channels: {e}"))
     }
 
@@ -284,5 +293,42 @@ mod tests {
             Database::Sqlite("/tmp/x.db".into())
         );
         assert!(args(Some("mysql://h/db")).database().is_err());
+    }
+
+    #[test]
+    fn secret_references_resolve_against_the_configured_directory() {
+        use nudge_delivery::workspace_channels::Secret;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "from-file").unwrap();
+        let vars = |pairs: &[(&str, &str)]| DeliveryArgs {
+            provider_env: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..DeliveryArgs::default()
+        };
+        let dir_name = dir.path().to_str().unwrap();
+        let args = vars(&[
+            ("NUDGE_SECRETS_DIR", dir_name),
+            ("NUDGE_SECRET_TOKEN", "from-env"),
+        ]);
+        let clock = || std::sync::Arc::new(nudge_core::SystemClock);
+        let channels = args.channels(clock()).unwrap();
+        let sources = channels.references();
+        assert_eq!(sources.dir(), dir.path());
+        let resolve = |secret: Secret| secret.resolve("t", sources).unwrap();
+        assert_eq!(resolve(Secret::File("token".into())), "from-file");
+        assert_eq!(
+            resolve(Secret::Env("NUDGE_SECRET_TOKEN".into())),
+            "from-env"
+        );
+        assert_eq!(args.effective().unwrap()["secrets_dir"], dir_name);
+        let default = vars(&[]).channels(clock()).unwrap();
+        assert_eq!(
+            default.references().dir(),
+            std::path::Path::new("/run/secrets")
+        );
     }
 }

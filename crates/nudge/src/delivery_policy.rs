@@ -1,7 +1,7 @@
 //! The delivery worker's sending rules, read from the configuration: per-channel consent
 //! attributes and opt-in topics, the frequency cap and its deadline, quiet hours, and the
-//! signed unsubscribe links (their base URL and key). Invalid values are startup errors that
-//! name the variable.
+//! signed unsubscribe and tracking links (their base URL and key). Invalid values are startup
+//! errors that name the variable.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,14 +9,34 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use nudge_api::tracking::TrackingTokens;
 use nudge_api::unsubscribe::links::{load_or_create_key, MIN_KEY_BYTES};
 use nudge_api::unsubscribe::UnsubscribeLinks;
+use nudge_core::WorkspaceId;
+use nudge_delivery::tracking::{TrackingLinks, TrackingUrls};
 use nudge_delivery::worker::{
     parse_period, ConsentRules, FrequencyCap, QuietHours, SendPolicy, UnsubscribeLinks as MakeLinks,
 };
 use serde_json::{json, Value};
 
 use crate::config::DeliveryArgs;
+
+/// Tracking URLs signed by the HTTP edge's tokens, which its `/t/` routes verify.
+struct SignedTracking(TrackingTokens);
+
+impl TrackingUrls for SignedTracking {
+    fn open_url(&self, ws: WorkspaceId, delivery_id: &str) -> String {
+        self.0.open_url(ws, delivery_id)
+    }
+
+    fn click_url(&self, ws: WorkspaceId, delivery_id: &str, target: &str) -> String {
+        self.0.click_url(ws, delivery_id, target)
+    }
+
+    fn is_own(&self, url: &str) -> bool {
+        self.0.is_own(url)
+    }
+}
 
 /// Where the generated unsubscribe key is kept in the data directory.
 pub const UNSUBSCRIBE_KEY_FILE: &str = "unsubscribe.key";
@@ -97,12 +117,16 @@ impl DeliveryArgs {
             .map_err(|e| anyhow::anyhow!("NUDGE_QUIET_HOURS: {e}"))
     }
 
-    /// The rules the worker enforces; emails get links from `links` when given.
+    /// The rules the worker enforces; emails get unsubscribe and tracking links from `links`
+    /// when given.
     pub fn send_policy(&self, links: Option<Arc<UnsubscribeLinks>>) -> anyhow::Result<SendPolicy> {
         Ok(SendPolicy {
             consent: self.consent_rules()?,
             frequency_cap: self.cap()?,
             quiet_hours: self.quiet()?,
+            tracking_links: links
+                .as_ref()
+                .map(|links| TrackingLinks::new(SignedTracking(links.tracking_tokens()))),
             unsubscribe_links: links
                 .map(|links| MakeLinks::new(move |ws, delivery_id| links.url(ws, delivery_id))),
         })

@@ -170,12 +170,20 @@ pub async fn launch(
     }
     .spawn();
     let _ = delivery_waker.set(deliveries.waker());
+    let reporting = nudge_delivery::reporting::ReportingDispatcher {
+        store: store.clone(),
+        clock: clock.clone(),
+        config: Default::default(),
+    }
+    .spawn()
+    .context("starting the reporting webhook dispatcher")?;
     let virtual_clock = virtual_clock.map(|manual| {
         let deliveries = deliveries.waker();
+        let reports = reporting.waker();
         Arc::new(
             ClockDriver::new(manual, processor.waker(), VIRTUAL_CLOCK_SETTLE_TIMEOUT)
                 .with_deliveries(Box::new(move |timeout| {
-                    deliveries.wake_and_wait_idle(timeout)
+                    deliveries.wake_and_wait_idle(timeout) && reports.wake_and_wait_idle(timeout)
                 })),
         )
     });
@@ -191,8 +199,11 @@ pub async fn launch(
         )),
         virtual_clock,
         wake_deliveries: Some({
-            let deliveries = deliveries.waker();
-            Arc::new(move || deliveries.wake())
+            let (deliveries, reports) = (deliveries.waker(), reporting.waker());
+            Arc::new(move || {
+                deliveries.wake();
+                reports.wake();
+            })
         }),
         unsubscribe,
     };
@@ -227,6 +238,7 @@ pub async fn launch(
     // The delivery worker records what it has in flight and lets go of its Ingestor; then
     // every Ingestor clone is gone and the writer drains and stops.
     deliveries.stop().await;
+    reporting.stop().await;
     tokio::task::spawn_blocking(move || {
         writer.join();
         processor.stop();

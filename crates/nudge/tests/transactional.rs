@@ -172,9 +172,14 @@ async fn email_by_template_and_inline(backend: Backend) {
         inline.body_text(0).as_deref().map(str::trim),
         Some("Hello friend")
     );
-    assert_eq!(
-        inline.body_html(0).as_deref().map(str::trim),
-        Some("<p>Hello <b>friend</b></p>")
+    // Tracked by default, as in Customer.io: the open pixel follows the content.
+    let html = inline.body_html(0).unwrap_or_default();
+    assert!(
+        html.trim().starts_with(&format!(
+            "<p>Hello <b>friend</b></p><img src=\"{}/t/o/",
+            server.base
+        )),
+        "{html}"
     );
     with_subject("Template seven");
     server.stop().await;

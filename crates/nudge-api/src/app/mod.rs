@@ -6,6 +6,7 @@
 
 mod broadcasts;
 mod campaigns;
+mod channels;
 pub mod clock;
 mod computed;
 mod cursor;
@@ -17,6 +18,7 @@ mod people;
 mod preview;
 mod processing;
 mod rejections;
+pub(crate) mod reporting_webhooks;
 mod render;
 mod segments;
 mod suppressions;
@@ -36,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(segments::router())
         .merge(computed::router())
         .merge(documents::router())
+        .merge(channels::router())
         .merge(campaigns::router())
         .merge(broadcasts::router())
         .merge(processing::router())
@@ -44,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(timeline::router())
         .merge(messages::router())
         .merge(suppressions::router())
+        .merge(reporting_webhooks::router())
         .merge(transactional::router())
         .merge(template_preview::router())
         .layer(DefaultBodyLimit::max(APP_BODY_LIMIT))

@@ -47,6 +47,16 @@ impl UnsubscribeLinks {
         mac
     }
 
+    /// The signing key, from which other signed links of this server derive theirs.
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `{workspace}.{base64url delivery id}.{base64url HMAC}`.
     pub fn token(&self, ws: WorkspaceId, delivery_id: &str) -> String {
         let signature = self.mac(ws, delivery_id).finalize().into_bytes();

@@ -201,6 +201,7 @@ async fn apply(
         // Deleted since: nobody is left to send to.
         return Ok(());
     };
+    let before = person;
     let mut attributes = JsonMap::new();
     match change {
         Change::Everything => {
@@ -225,6 +226,14 @@ async fn apply(
     crate::track::submit_one(state, ws, SOURCE, operation)
         .await
         .map(|_committed| ())?;
+    let delivery_id = &target.delivery.message.message_id;
+    let subscribed = match change {
+        Change::Everything => Some(false),
+        Change::Resubscribe => Some(true),
+        Change::Topic(_) => None,
+    };
+    crate::app::reporting_webhooks::report_subscription(state, ws, before, subscribed, delivery_id)
+        .await;
     if change == Change::Resubscribe {
         return Ok(());
     }

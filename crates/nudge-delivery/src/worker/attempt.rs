@@ -1,7 +1,8 @@
 //! One attempt at one claimed delivery: the re-check (consent, suppression, quiet hours, the
-//! frequency cap), the channel (the outbox channel when the message's channel has no provider
-//! configured), the circuit breaker, the send, and the update to record: sent, skipped,
-//! failed, undeliverable, or queued again for a retry or until a limit lets it go.
+//! frequency cap), the channel of the delivery's workspace (see [`ChannelRegistry`]; the
+//! outbox when none is configured), the circuit breaker, the send, and the update to record:
+//! sent, skipped, failed, undeliverable, or queued again for a retry or until a limit lets it
+//! go.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use super::recheck::{Recheck, Verdict};
 use super::retry::{CircuitBreaker, RetryPolicy};
 use super::{millis, seconds_between, WorkerConfig};
 use crate::channel::{Channel, Outcome, OutgoingMessage};
-use crate::config::ChannelsConfig;
+use crate::workspace_channels::{ChannelRegistry, Resolved};
 
 /// The source of log entries the worker writes (attributes mapped from webhook responses).
 pub const DELIVERY_SOURCE: &str = "delivery";
@@ -27,19 +28,20 @@ const STORE_RETRY: Duration = Duration::from_secs(5);
 pub(super) struct Attempt {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    channels: Arc<ChannelsConfig>,
+    channels: Arc<ChannelRegistry>,
     ingestor: Option<Ingestor>,
     recheck: Recheck,
     breaker: CircuitBreaker,
     retry: RetryPolicy,
     unsubscribe_links: Option<UnsubscribeLinks>,
+    tracking_links: Option<crate::tracking::TrackingLinks>,
 }
 
 impl Attempt {
     pub(super) fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        channels: Arc<ChannelsConfig>,
+        channels: Arc<ChannelRegistry>,
         ingestor: Option<Ingestor>,
         config: &WorkerConfig,
     ) -> Self {
@@ -52,6 +54,7 @@ impl Attempt {
             breaker: CircuitBreaker::new(config.breaker.clone()),
             retry: config.retry.clone(),
             unsubscribe_links: config.policy.unsubscribe_links.clone(),
+            tracking_links: config.policy.tracking_links.clone(),
         }
     }
 
@@ -102,33 +105,44 @@ impl Attempt {
     /// Hands a delivery the re-check let through to its channel.
     async fn send(&self, delivery: &Delivery, person: &PersonView) -> DeliveryUpdate {
         let name = delivery.message.channel.as_str();
-        let (channel, note) = match self.channels.channel(name) {
-            Some(channel) => (channel, None),
-            None => match self.channels.channel("outbox") {
-                Some(outbox) => (
-                    outbox,
-                    Some(format!("recorded only: no {name} provider is configured")),
-                ),
-                None => {
-                    return DeliveryUpdate::Failed {
-                        reason: format!("no {name} channel is configured"),
-                    }
-                }
-            },
-        };
         let now = self.clock.now();
-        if let Some(until) = self.breaker.paused_until(name, now) {
+        let (channel, note, breaker_key) = match self.channels.resolve(delivery.ws, name) {
+            Resolved::Send {
+                channel,
+                note,
+                breaker_key,
+            } => (channel, note, breaker_key),
+            Resolved::Unavailable { reason } => {
+                let queued_at = delivery.message.created_at;
+                return match self
+                    .retry
+                    .next_attempt(delivery.attempts, queued_at, now, None)
+                {
+                    Some(at) => DeliveryUpdate::Retry { at, reason },
+                    None => DeliveryUpdate::Failed {
+                        reason: format!("gave up after {} attempts: {reason}", delivery.attempts),
+                    },
+                };
+            }
+        };
+        if let Some(until) = self.breaker.paused_until(&breaker_key, now) {
             return DeliveryUpdate::Retry {
                 at: until,
                 reason: format!("the {name} channel is paused after repeated failures"),
             };
         }
-        let messages = match outgoing_messages(delivery, person, self.unsubscribe_links.as_ref()) {
+        let messages = match outgoing_messages(
+            delivery,
+            person,
+            self.unsubscribe_links.as_ref(),
+            self.tracking_links.as_ref(),
+        ) {
             Ok(messages) => messages,
             Err(reason) => return DeliveryUpdate::Failed { reason },
         };
         let outcome = send_all(channel.as_ref(), &messages).await;
-        self.settle(delivery, person, outcome, note).await
+        self.settle(delivery, person, outcome, note, &breaker_key)
+            .await
     }
 
     /// The update an outcome leads to, feeding the breaker and writing mapped attributes.
@@ -138,6 +152,7 @@ impl Attempt {
         person: &PersonView,
         outcome: Outcome,
         note: Option<String>,
+        breaker_key: &str,
     ) -> DeliveryUpdate {
         let name = delivery.message.channel.as_str();
         let now = self.clock.now();
@@ -146,7 +161,7 @@ impl Attempt {
                 provider_message_id,
                 response,
             } => {
-                self.breaker.record_success(name);
+                self.breaker.record_success(breaker_key);
                 if let Err(reason) = self.write_mapped(delivery, person, response.as_ref()).await {
                     // Sent again later under the same idempotency key, and mapped then.
                     return DeliveryUpdate::Retry {
@@ -167,7 +182,7 @@ impl Attempt {
                 reason,
                 retry_after,
             } => {
-                if let Some(until) = self.breaker.record_failure(name, now) {
+                if let Some(until) = self.breaker.record_failure(breaker_key, now) {
                     tracing::warn!(channel = name, until = %until.to_rfc3339(),
                         "pausing a channel after repeated failures");
                 }

@@ -35,6 +35,7 @@ use nudge_store::{FinishedDelivery, Store, StoreError, StoreResult};
 use tokio::task::JoinHandle;
 
 use crate::config::ChannelsConfig;
+use crate::workspace_channels::ChannelRegistry;
 use attempt::Attempt;
 use bell::Bell;
 use log_wait::processor_derives;
@@ -74,6 +75,8 @@ impl Default for WorkerConfig {
 pub struct DeliveryWorker {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// The environment's channels: the first workspace's, unless it defines its own. Every
+    /// workspace's channel definitions are read from the store.
     pub channels: Arc<ChannelsConfig>,
     /// Where attributes mapped from webhook responses are written, like any other identify.
     pub ingestor: Option<Ingestor>,
@@ -119,14 +122,20 @@ impl WorkerHandle {
 impl DeliveryWorker {
     pub fn spawn(self) -> WorkerHandle {
         let bell = Arc::new(Bell::default());
+        let channels = Arc::new(ChannelRegistry::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.channels,
+        ));
         let looper = Loop {
             attempt: Arc::new(Attempt::new(
                 self.store.clone(),
                 self.clock.clone(),
-                self.channels,
+                channels.clone(),
                 self.ingestor,
                 &self.config,
             )),
+            channels,
             store: self.store,
             clock: self.clock,
             config: self.config,
@@ -144,6 +153,7 @@ struct Loop {
     clock: Arc<dyn Clock>,
     config: WorkerConfig,
     attempt: Arc<Attempt>,
+    channels: Arc<ChannelRegistry>,
     bell: Arc<Bell>,
 }
 
@@ -164,6 +174,11 @@ impl Loop {
             let Some(round) = self.bell.begin_round() else {
                 break;
             };
+            // Before the claim: what is claimed next goes out through the channels in force.
+            let channels = self.channels.clone();
+            if let Err(e) = self.blocking(move |_| channels.refresh()).await {
+                tracing::warn!(error = %e, "reading the channel definitions failed");
+            }
             let room = self.config.concurrency.saturating_sub(in_flight.len());
             let wanted = room.min(self.config.batch);
             let claimed = match self.claim(wanted).await {

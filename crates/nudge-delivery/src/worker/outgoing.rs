@@ -11,12 +11,14 @@ use serde_json::{json, Value};
 use super::consent::is_marketing;
 use super::policy::UnsubscribeLinks;
 use crate::channel::OutgoingMessage;
+use crate::tracking::TrackingLinks;
 
 /// What to hand the channel, or why the delivery cannot be attempted at all.
 pub fn outgoing_messages(
     delivery: &Delivery,
     person: &PersonView,
     unsubscribe_links: Option<&UnsubscribeLinks>,
+    tracking_links: Option<&TrackingLinks>,
 ) -> Result<Vec<OutgoingMessage>, String> {
     let message = &delivery.message;
     let mut payload = message.payload.clone();
@@ -25,6 +27,9 @@ pub fn outgoing_messages(
             let url = links.url(delivery.ws, &message.message_id);
             fields.insert("unsubscribe_url".into(), Value::String(url));
         }
+    }
+    if let (Some(links), Some(fields)) = (tracking_links, payload.as_object_mut()) {
+        track(delivery, links, fields);
     }
     let base = OutgoingMessage {
         delivery_id: message.message_id.clone(),
@@ -47,6 +52,20 @@ pub fn outgoing_messages(
             })
             .collect()),
         _ => Ok(vec![base]),
+    }
+}
+
+/// A tracked email's HTML with its links and open pixel ([`crate::tracking`]); an email
+/// without HTML has nothing to track.
+fn track(delivery: &Delivery, links: &TrackingLinks, fields: &mut JsonMap) {
+    let message = &delivery.message;
+    let tracked = fields.get("tracked") == Some(&Value::Bool(true));
+    if message.channel != "email" || !tracked {
+        return;
+    }
+    if let Some(Value::String(html)) = fields.get("html") {
+        let html = links.rewrite(delivery.ws, &message.message_id, html);
+        fields.insert("html".into(), Value::String(html));
     }
 }
 
@@ -167,7 +186,7 @@ mod tests {
             "method": "POST", "url": "http://crm.example/hook", "body": null,
             "render_error": "undefined variable customer.plan"
         }));
-        let error = outgoing_messages(&delivery, &person(), None).unwrap_err();
+        let error = outgoing_messages(&delivery, &person(), None, None).unwrap_err();
         assert!(error.contains("customer.plan"), "{error}");
     }
 
@@ -177,7 +196,7 @@ mod tests {
         let with = |channel: &str, payload: Value| {
             let mut delivery = webhook_delivery(payload);
             delivery.message.channel = channel.into();
-            let messages = outgoing_messages(&delivery, &person(), Some(&links)).unwrap();
+            let messages = outgoing_messages(&delivery, &person(), Some(&links), None).unwrap();
             messages[0].payload.get("unsubscribe_url").cloned()
         };
         assert_eq!(
@@ -188,7 +207,47 @@ mod tests {
         assert_eq!(with("sms", json!({})), None);
         let mut delivery = webhook_delivery(json!({}));
         delivery.message.channel = "email".into();
-        let plain = outgoing_messages(&delivery, &person(), None).unwrap();
+        let plain = outgoing_messages(&delivery, &person(), None, None).unwrap();
         assert_eq!(plain[0].payload, json!({}));
+    }
+
+    struct Urls;
+
+    impl crate::tracking::TrackingUrls for Urls {
+        fn open_url(&self, ws: WorkspaceId, id: &str) -> String {
+            format!("https://n.example/t/o/{ws}-{id}")
+        }
+        fn click_url(&self, ws: WorkspaceId, id: &str, target: &str) -> String {
+            format!("https://n.example/t/c/{ws}-{id}-{target}")
+        }
+        fn is_own(&self, url: &str) -> bool {
+            url.starts_with("https://n.example/")
+        }
+    }
+
+    #[test]
+    fn only_tracked_emails_with_html_are_rewritten() {
+        let links = TrackingLinks::new(Urls);
+        let html = r#"<body><a href="https://shop.example/">Shop</a></body>"#;
+        let with = |channel: &str, payload: Value| {
+            let mut delivery = webhook_delivery(payload);
+            delivery.message.channel = channel.into();
+            let messages = outgoing_messages(&delivery, &person(), None, Some(&links)).unwrap();
+            messages[0].payload.clone()
+        };
+        let tracked = with("email", json!({"html": html, "tracked": true}));
+        let sent = tracked["html"].as_str().unwrap();
+        assert!(
+            sent.starts_with(r#"<body><a href="https://n.example/t/c/1-m-1-https://shop.example/">Shop</a><img src="https://n.example/t/o/1-m-1""#),
+            "{sent}"
+        );
+        assert_eq!(tracked["tracked"], json!(true));
+        let untracked = json!({"html": html, "tracked": false});
+        assert_eq!(with("email", untracked.clone()), untracked);
+        assert_eq!(with("email", json!({"html": html})), json!({"html": html}));
+        let text_only = json!({"html": null, "tracked": true});
+        assert_eq!(with("email", text_only.clone()), text_only);
+        let sms = json!({"html": html, "tracked": true});
+        assert_eq!(with("sms", sms.clone()), sms);
     }
 }

@@ -1,6 +1,7 @@
 //! The workspace's sending rules the worker enforces right before a send: consent settings,
-//! the frequency cap, quiet hours, and how an email's unsubscribe link is made. Settings only;
-//! [`consent`](super::consent), [`caps`](super::caps) and [`quiet`](super::quiet) decide.
+//! the frequency cap, quiet hours, and how an email's unsubscribe link and tracking links are
+//! made. Settings only; [`consent`](super::consent), [`caps`](super::caps) and
+//! [`quiet`](super::quiet) decide.
 
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub struct SendPolicy {
     pub quiet_hours: Option<QuietHours>,
     /// `None`: emails carry no unsubscribe link.
     pub unsubscribe_links: Option<UnsubscribeLinks>,
+    /// How tracked emails' links and open pixel are made; `None`: no email is tracked.
+    pub tracking_links: Option<crate::tracking::TrackingLinks>,
 }
 
 /// A function from a workspace and a delivery id to a URL.

@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::error::JourneyError;
 use crate::model::{
-    Entry, ExitRule, Frequency, Goal, Journey, Migration, Retrigger, SegmentEdge, Step, Trigger,
+    Attribution, Entry, ExitRule, Frequency, Goal, Journey, Migration, Retrigger, SegmentEdge,
+    Step, Trigger,
 };
 use crate::reasons;
 use reader::{
@@ -244,11 +245,28 @@ fn exit_rule(value: &Value, at: &str) -> Parsed<ExitRule> {
 
 fn goal(value: &Value, at: &str) -> Parsed<Goal> {
     let map = object(value, at, "goal")?;
-    only_keys(map, &["event", "where", "match", "within"], at)?;
+    only_keys(
+        map,
+        &["event", "where", "match", "within", "attribution"],
+        at,
+    )?;
     Ok(Goal {
         matcher: event_match(map, "event", at)?,
         within: duration(required(map, "within", at)?, &child(at, "within"))?,
+        attribution: attribution(map.get("attribution"), &child(at, "attribution"))?,
     })
+}
+
+/// `sent` (the default), `opened` or `clicked`.
+fn attribution(value: Option<&Value>, at: &str) -> Parsed<Attribution> {
+    let Some(value) = value else {
+        return Ok(Attribution::Sent);
+    };
+    let names = Attribution::ALL.map(Attribution::as_str).join(", ");
+    match value.as_str().and_then(Attribution::parse) {
+        Some(attribution) => Ok(attribution),
+        None => fail(at, format!("attribution is one of {names}, not {value}")),
+    }
 }
 
 fn migration(

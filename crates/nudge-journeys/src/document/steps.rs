@@ -123,7 +123,7 @@ fn kind(
         "random" => random(value, at)?,
         "send" => {
             let map = object(value, at, "send")?;
-            only_keys(map, &["channel", "template"], at)?;
+            only_keys(map, &["channel", "template", "tracked"], at)?;
             let channel_at = child(at, "channel");
             let channel = text(required(map, "channel", at)?, &channel_at)?;
             if !CHANNELS.contains(&channel.as_str()) {
@@ -135,7 +135,19 @@ fn kind(
                     ),
                 );
             }
+            let tracked = match map.get("tracked") {
+                None => false,
+                Some(Value::Bool(flag)) => *flag,
+                Some(_) => return fail(&child(at, "tracked"), "tracked is true or false"),
+            };
+            if tracked && channel != "email" {
+                return fail(
+                    &child(at, "tracked"),
+                    format!("only email can be tracked, not {channel}"),
+                );
+            }
             StepKind::Send {
+                tracked,
                 channel,
                 template: text(required(map, "template", at)?, &child(at, "template"))?,
                 skip_if: step

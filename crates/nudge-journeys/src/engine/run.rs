@@ -168,6 +168,7 @@ impl<'r> Run<'r> {
                 channel,
                 template,
                 skip_if,
+                ..
             } => self.send(step, channel, template, skip_if.as_ref(), started),
             StepKind::Update { attributes } => {
                 self.effects.push(Effect::UpdateAttributes {

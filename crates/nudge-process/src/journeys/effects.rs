@@ -2,14 +2,15 @@
 //! and counters for every effect; sends rendered and queued in the outbox (or skipped with a
 //! recorded reason: no address, unsubscribed, a template that does not render); attribute
 //! updates and emitted events appended to the person's log and applied like any other entry,
-//! so segments and other journeys see them; webhooks queued for delivery.
+//! so segments and other journeys see them; webhooks queued for delivery; conversions
+//! credited when the message got as far as the goal's attribution asks (opened, clicked).
 
 use nudge_core::{
     EventKind, EventRecord, Identifier, IdentifierKind, Operation, PersonKey, PersonState,
     Timestamp, WorkspaceId,
 };
-use nudge_journeys::{Effect, Instance, Journey};
-use nudge_store::{JourneyEvent, LogEntry, OutboxMessage, StoreResult, WriteTx};
+use nudge_journeys::{Attribution, Effect, Instance, Journey, SentMessage};
+use nudge_store::{DeliveryState, JourneyEvent, LogEntry, OutboxMessage, StoreResult, WriteTx};
 use serde_json::{json, Value};
 
 use super::send::{prepare, render_context, Send};
@@ -133,7 +134,10 @@ pub(super) fn apply_effects(
                     message_id: &outbox_id,
                 };
                 match prepare(journeys, subject, journey, instance, &send) {
-                    Ok(message) => {
+                    Ok(mut message) => {
+                        if is_tracked(journey, step) {
+                            message.payload["tracked"] = json!(true);
+                        }
                         let detail = json!({
                             "channel": channel, "to": message.recipient,
                             "subject": message.subject, "body": message.body,
@@ -212,12 +216,20 @@ pub(super) fn apply_effects(
                 }
             }
             Effect::Converted { step, message_id } => {
+                let outbox_id = subject.message_id(message_id);
+                if !credited(tx, subject.ws, journey, &outbox_id)? {
+                    // Not engaged enough yet: the window stays open for a later goal event.
+                    instance.goal_until =
+                        reopened_goal(journey, instance.last_message.as_ref(), message_id, now)
+                            .or(instance.goal_until);
+                    continue;
+                }
                 record(
                     tx,
                     Some(step),
                     "converted",
                     None,
-                    json!({"message_id": subject.message_id(message_id)}),
+                    json!({"message_id": outbox_id}),
                 )?;
                 metrics::counter!("nudge_journey_conversions_total", "journey" => journey.id.clone())
                     .increment(1);
@@ -232,6 +244,46 @@ pub(super) fn apply_effects(
         }
     }
     Ok(())
+}
+
+/// Whether a send step asks for open and click tracking.
+fn is_tracked(journey: &Journey, step: &str) -> bool {
+    journey
+        .step(step)
+        .is_some_and(|s| matches!(s.kind, nudge_journeys::StepKind::Send { tracked: true, .. }))
+}
+
+/// Whether a conversion counts for the message `outbox_id` under the goal's attribution:
+/// always for `sent`; for `opened` and `clicked`, when the ledger says the message got that
+/// far (a click counts as an open) by the time the goal event is processed.
+fn credited(
+    tx: &mut dyn WriteTx,
+    ws: WorkspaceId,
+    journey: &Journey,
+    outbox_id: &str,
+) -> StoreResult<bool> {
+    let attribution = journey.goal.as_ref().map(|g| g.attribution);
+    let wanted = match attribution.unwrap_or_default() {
+        Attribution::Sent => return Ok(true),
+        Attribution::Opened => [DeliveryState::Opened, DeliveryState::Clicked].as_slice(),
+        Attribution::Clicked => [DeliveryState::Clicked].as_slice(),
+    };
+    let state = tx.delivery_state(ws, outbox_id)?;
+    Ok(state.is_some_and(|state| wanted.contains(&state)))
+}
+
+/// The engine closed the conversion window of the message `engine_id` when it emitted the
+/// conversion; one that was not credited opens again until its end, so a goal event after
+/// the open or click still counts.
+fn reopened_goal(
+    journey: &Journey,
+    last_message: Option<&SentMessage>,
+    engine_id: &str,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let (goal, message) = (journey.goal.as_ref()?, last_message?);
+    let until = message.at.plus_millis(goal.within);
+    (message.message_id == engine_id && until > now).then_some(until)
 }
 
 /// The channel of a send step; `None` for any other step.

@@ -39,6 +39,30 @@ pub fn a_delivery_is_read_by_its_id_per_workspace(store: &dyn Store) {
     assert_eq!(outbox[0].id, ours.id, "the outbox row's id");
 }
 
+/// What a goal's attribution reads: the state of a message, by id, per workspace, inside the
+/// processor's transaction.
+pub fn the_processor_reads_a_delivery_state_in_its_transaction(store: &dyn Store) {
+    let lumen = workspace(store, "lumen");
+    let ember = workspace(store, "ember");
+    let ana = person(store, lumen, "ana");
+    enqueue(store, lumen, &[message("m-1", ana, 3, 10)]);
+    let state = |ws, id: &'static str| write(store, |tx| tx.delivery_state(ws, id));
+    assert_eq!(state(lumen, "m-1"), Some(DeliveryState::Queued));
+    assert_eq!(state(lumen, "m-2"), None);
+    assert_eq!(state(ember, "m-1"), None, "per workspace");
+    let claimed = claim(store, 1000, 5000, 10);
+    finish(store, &claimed[0], &sent("p-1"), 1100);
+    assert_eq!(state(lumen, "m-1"), Some(DeliveryState::Sent));
+    let report = crate::MetricReport {
+        delivery_id: "m-1".into(),
+        metric: crate::DeliveryMetric::Clicked,
+        at: super::at(1200),
+        reason: None,
+    };
+    store.record_delivery_metric(lumen, &report).unwrap();
+    assert_eq!(state(lumen, "m-1"), Some(DeliveryState::Clicked));
+}
+
 pub fn deliveries_are_listed_by_id_with_each_filter(store: &dyn Store) {
     let lumen = workspace(store, "lumen");
     let ember = workspace(store, "ember");

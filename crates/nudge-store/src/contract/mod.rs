@@ -26,6 +26,7 @@ mod person_lifecycle;
 mod processing;
 mod read_ahead;
 mod rejections;
+mod reporting_webhooks;
 mod schedules;
 mod segment_definitions;
 mod segment_members;
@@ -57,6 +58,7 @@ pub use person_lifecycle::*;
 pub use processing::*;
 pub use read_ahead::*;
 pub use rejections::*;
+pub use reporting_webhooks::*;
 pub use schedules::*;
 pub use segment_definitions::*;
 pub use segment_members::*;
@@ -181,6 +183,7 @@ macro_rules! contract_tests {
             a_retry_is_due_again_at_its_time,
             next_delivery_due_is_the_earliest_open_time_of_any_workspace,
             a_delivery_is_read_by_its_id_per_workspace,
+            the_processor_reads_a_delivery_state_in_its_transaction,
             deliveries_are_listed_by_id_with_each_filter,
             concurrent_claimers_never_share_a_delivery,
             log_head_is_the_last_offset_of_the_workspace,
@@ -193,6 +196,10 @@ macro_rules! contract_tests {
             an_idempotency_key_queues_once_and_returns_the_first_delivery,
             a_taken_delivery_id_is_a_conflict,
             requests_racing_with_one_key_queue_one_delivery,
+            reporting_webhooks_are_kept_per_workspace_and_start_at_the_head,
+            ledger_changes_append_their_reports_in_their_transaction,
+            cursors_move_fenced_count_failures_and_prune_what_all_passed,
+            concurrent_appends_are_numbered_without_gaps,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

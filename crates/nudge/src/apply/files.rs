@@ -1,13 +1,15 @@
 //! Reading a directory of definition files (docs/definitions.md): every `.yaml`, `.yml` and
 //! `.json` file under it, each holding one or more documents with `kind` and `format: 1`.
 //! Everything wrong with the files is collected (unparseable text with its line, unknown
-//! kinds and keys, missing ids, duplicates across files), so one run reports it all. No store
+//! kinds and keys, missing ids, channel settings that do not check out, duplicates across
+//! files), so one run reports it all. No store
 //! access here: checking the set against the workspace is `plan`'s job.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use nudge_delivery::workspace_channels::ChannelDefinition;
 use nudge_store::DocumentKind;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -43,7 +45,7 @@ pub enum Definition {
         /// The document without `kind` and `format`: what the store keeps.
         definition: Value,
     },
-    /// A journey or a template: a versioned document named by its `id`.
+    /// A journey, a template or a channel: a versioned document named by its `id`.
     Document {
         kind: DocumentKind,
         name: String,
@@ -175,6 +177,7 @@ fn definition(value: Value) -> Result<Definition, String> {
         "computed_attribute" => computed(map),
         "journey" => document(DocumentKind::Journey, map),
         "template" => document(DocumentKind::Template, map),
+        "channel" => channel(map),
         other => Err(format!("unknown kind '{other}': {KINDS}")),
     }
 }
@@ -212,7 +215,7 @@ fn segment(mut map: Map<String, Value>) -> Result<Definition, String> {
 }
 
 /// Every kind a definition file may hold.
-const KINDS: &str = "segment, computed_attribute, journey or template";
+const KINDS: &str = "segment, computed_attribute, journey, template or channel";
 
 /// A journey or template: checked in full by the plan, which compiles the whole set.
 fn document(kind: DocumentKind, map: Map<String, Value>) -> Result<Definition, String> {
@@ -224,6 +227,22 @@ fn document(kind: DocumentKind, map: Map<String, Value>) -> Result<Definition, S
         kind,
         name,
         body: Value::Object(map),
+    })
+}
+
+/// A channel's settings, checked in full here (they depend on nothing else in the set);
+/// references to secrets are resolved by the server that sends.
+fn channel(map: Map<String, Value>) -> Result<Definition, String> {
+    let name = match map.get("id") {
+        Some(Value::String(id)) if !id.trim().is_empty() => id.clone(),
+        _ => return Err("a channel needs an id: email, sms, push or webhook".into()),
+    };
+    let body = Value::Object(map);
+    ChannelDefinition::parse(&name, &body).map_err(|error| format!("channel {name}: {error}"))?;
+    Ok(Definition::Document {
+        kind: DocumentKind::Channel,
+        name,
+        body,
     })
 }
 
@@ -317,6 +336,14 @@ mod tests {
         assert!(refused("a.json", "{\"kind\": ").contains("line 1"));
         assert!(refused("a.yaml", "kind: jorney\nformat: 1").contains("unknown kind 'jorney'"));
         assert!(refused("a.yaml", "kind: journey\nformat: 1\nname: x").contains("needs an id"));
+        assert!(refused("a.yaml", "kind: channel\nformat: 1\nfrom: x").contains("needs an id"));
+        assert!(refused(
+            "a.yaml",
+            "kind: channel\nformat: 1\nid: sms\naccount_sid: AC1\nfrom: x\nauth_token: {env: NUDGE_DATABASE_URL}"
+        )
+        .contains("channel sms: auth_token.env: "));
+        assert!(refused("a.yaml", "kind: channel\nformat: 1\nid: fax")
+            .contains("channel fax: id: 'fax' is not a channel"));
         assert!(refused("a.yaml", "kind: segment\nformat: 2").contains("format 2"));
         assert!(refused("a.yaml", "kind: segment\nname: x").contains("format is required"));
         assert!(refused("a.yaml", "kind: segment\nformat: 1\nname: x").contains("needs an id"));

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use nudge_core::Timestamp;
+use nudge_delivery::workspace_channels::{has_inline_secret, redacted};
 use nudge_process::journeys::{compile_journeys, journey_subject, template_subject};
 use nudge_process::CatalogError;
 use nudge_process::{computed_subject, segment_subject};
@@ -108,6 +109,9 @@ pub fn build(
             Definition::Document { kind, name, body } => {
                 let action = match documents.get(&(*kind, name.clone())) {
                     None => Action::Create,
+                    Some(live) if *kind == DocumentKind::Channel => {
+                        channel_action(live, body, stored.channels_redacted)
+                    }
                     Some(live) if &live.body == body => Action::Unchanged,
                     Some(live) => Action::Update {
                         version: live.version,
@@ -196,11 +200,48 @@ pub fn build(
     Ok(Plan { steps, kept })
 }
 
-/// `journey cart-recovery` or `template cart-email`, as `compile_journeys` names them.
+/// `journey cart-recovery` or `template cart-email`, as `compile_journeys` names them;
+/// `channel sms`.
 pub fn document_subject(kind: DocumentKind, name: &str) -> String {
     match kind {
         DocumentKind::Journey => journey_subject(name),
         DocumentKind::Template => template_subject(name),
+        DocumentKind::Channel => format!("channel {name}"),
+    }
+}
+
+/// What applying a channel file does to the stored channel. The diff shows both sides with
+/// their inline secrets redacted, so a plan never prints a secret; a secret that changed is
+/// said to have changed. Read through the App API the stored secrets are not known: a file
+/// that gives one inline is then always an update (the server keeps a new version only if
+/// something differs).
+fn channel_action(live: &Document, body: &Value, stored_redacted: bool) -> Action {
+    let (old, new) = (redacted(&live.body), redacted(body));
+    let secret_note = if stored_redacted {
+        "secrets given inline cannot be compared through the App API; the server keeps a \
+         new version only if they changed"
+    } else {
+        "a secret given inline changes (not shown)"
+    };
+    let secrets_may_differ = if stored_redacted {
+        has_inline_secret(body)
+    } else {
+        live.body != *body
+    };
+    if old == new && !secrets_may_differ {
+        return Action::Unchanged;
+    }
+    let mut diff = if old == new {
+        Vec::new()
+    } else {
+        json_diff(&old, &new)
+    };
+    if secrets_may_differ && (old == new || stored_redacted) {
+        diff.push(secret_note.to_string());
+    }
+    Action::Update {
+        version: live.version,
+        diff,
     }
 }
 
@@ -426,6 +467,56 @@ mod tests {
         assert!(
             refused[0].contains("/steps/0/send: there is no template 'missing'"),
             "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn channel_plans_never_print_an_inline_secret() {
+        let live = Document {
+            kind: DocumentKind::Channel,
+            name: "sms".into(),
+            version: 2,
+            body: json!({"id": "sms", "account_sid": "AC1", "auth_token": "old-secret", "from": "+1"}),
+            created_at: Timestamp::from_millis(0),
+            deleted: false,
+        };
+        let same = live.body.clone();
+        assert_eq!(channel_action(&live, &same, false), Action::Unchanged);
+        let mut secret_only = same.clone();
+        secret_only["auth_token"] = json!("new-secret");
+        let Action::Update { version, diff } = channel_action(&live, &secret_only, false) else {
+            panic!("an update");
+        };
+        assert_eq!(version, 2);
+        assert_eq!(diff, ["a secret given inline changes (not shown)"]);
+        let mut both = secret_only.clone();
+        both["from"] = json!("+2");
+        let Action::Update { diff, .. } = channel_action(&live, &both, false) else {
+            panic!("an update");
+        };
+        let printed = diff.join("\n");
+        assert!(printed.contains("+   \"from\": \"+2\""), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+        assert!(!printed.contains("secret\""), "{printed}");
+
+        // Read through the App API the stored secret is redacted and cannot be compared.
+        let shown = Document {
+            body: redacted(&live.body),
+            ..live.clone()
+        };
+        let Action::Update { diff, .. } = channel_action(&shown, &same, true) else {
+            panic!("an inline secret cannot be compared");
+        };
+        assert!(diff[0].contains("cannot be compared"), "{diff:?}");
+        let mut referenced = same.clone();
+        referenced["auth_token"] = json!({"env": "TOKEN"});
+        let stored = Document {
+            body: referenced.clone(),
+            ..live
+        };
+        assert_eq!(
+            channel_action(&stored, &referenced, true),
+            Action::Unchanged
         );
     }
 

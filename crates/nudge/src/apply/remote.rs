@@ -84,6 +84,19 @@ impl AppClient {
                 deleted: false,
             });
         }
+        let listed: ChannelList = self.get("/v1/channels")?;
+        let channels = listed
+            .channels
+            .into_iter()
+            .map(|channel| Document {
+                kind: DocumentKind::Channel,
+                name: channel.id,
+                version: channel.version,
+                body: channel.document,
+                created_at: seconds(channel.updated_at),
+                deleted: false,
+            })
+            .collect();
         Ok(StoredDefinitions {
             segments: segments.segments.into_iter().map(Into::into).collect(),
             computed: computed
@@ -93,6 +106,8 @@ impl AppClient {
                 .collect(),
             journey_versions,
             templates,
+            channels,
+            channels_redacted: true,
             segments_elsewhere: Default::default(),
         })
     }
@@ -151,6 +166,7 @@ impl Target for AppClient {
         let plural = match kind {
             DocumentKind::Journey => "journeys",
             DocumentKind::Template => "templates",
+            DocumentKind::Channel => "channels",
         };
         let path = format!("/v1/{plural}/{}", path_segment(name));
         self.call(Method::PUT, &path, Some(body)).map(drop)
@@ -272,6 +288,20 @@ struct DocumentList {
 #[derive(Deserialize)]
 struct Listed {
     id: String,
+}
+
+/// `{"channels": [...]}`: each live channel with its document, secrets redacted.
+#[derive(Deserialize)]
+struct ChannelList {
+    channels: Vec<ChannelWire>,
+}
+
+#[derive(Deserialize)]
+struct ChannelWire {
+    id: String,
+    version: i64,
+    updated_at: i64,
+    document: Value,
 }
 
 #[derive(Deserialize)]

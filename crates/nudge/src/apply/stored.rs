@@ -1,5 +1,5 @@
 //! What a workspace already holds, as plain data for the plan: its segments, computed
-//! attributes, every journey version and the live templates, read from a store or (see
+//! attributes, every journey version, the live templates and channels, read from a store or (see
 //! [`super::remote`]) through a running server's App API. The plan compares files with this
 //! and compiles the result, whichever way it was read.
 
@@ -17,6 +17,11 @@ pub struct StoredDefinitions {
     pub journey_versions: Vec<Document>,
     /// The live templates.
     pub templates: Vec<Document>,
+    /// The live channel definitions.
+    pub channels: Vec<Document>,
+    /// The channels were read through the App API, which shows inline secrets redacted: the
+    /// plan cannot tell whether a secret given inline in a file differs from the stored one.
+    pub channels_redacted: bool,
     /// Segment ids other workspaces of the store hold, with the workspace's name (ids are
     /// unique across a store). Empty when read through the App API, which shows one
     /// workspace: there the server refuses a taken id when it is written.
@@ -37,11 +42,13 @@ impl StoredDefinitions {
             computed: store.computed_definitions(ws)?,
             journey_versions: store.all_document_versions(ws, DocumentKind::Journey)?,
             templates: store.documents(ws, DocumentKind::Template)?,
+            channels: store.documents(ws, DocumentKind::Channel)?,
+            channels_redacted: false,
             segments_elsewhere,
         })
     }
 
-    /// The latest version of every live journey and template, by kind and name.
+    /// The latest version of every live journey, template and channel, by kind and name.
     pub fn live_documents(&self) -> HashMap<(DocumentKind, String), Document> {
         let mut latest: HashMap<(DocumentKind, String), &Document> = HashMap::new();
         for version in &self.journey_versions {
@@ -62,6 +69,11 @@ impl StoredDefinitions {
                     .iter()
                     .map(|t| ((DocumentKind::Template, t.name.clone()), t.clone())),
             )
+            .chain(
+                self.channels
+                    .iter()
+                    .map(|c| ((DocumentKind::Channel, c.name.clone()), c.clone())),
+            )
             .collect()
     }
 
@@ -71,6 +83,7 @@ impl StoredDefinitions {
         let known = match kind {
             DocumentKind::Journey => &self.journey_versions,
             DocumentKind::Template => &self.templates,
+            DocumentKind::Channel => &self.channels,
         };
         known
             .iter()

@@ -1,6 +1,6 @@
 //! Carrying out a validated plan: its changes in the one order that never shows a running
-//! server a reference to something not there yet (computed attributes, segments after the
-//! segments they read, templates, journeys), written to a [`Target`]: the store itself, or a
+//! server a reference to something not there yet (channels, computed attributes, segments
+//! after the segments they read, templates, journeys), written to a [`Target`]: the store itself, or a
 //! server's App API ([`super::remote`]).
 
 use std::collections::{BTreeSet, HashMap};
@@ -21,7 +21,7 @@ pub trait Target {
     fn create_segment(&self, new: &NewSegment) -> anyhow::Result<()>;
     /// Replaces an existing segment's name, description and conditions.
     fn update_segment(&self, id: i64, new: &NewSegment) -> anyhow::Result<()>;
-    /// Stores a journey or template (a new version when the body changed).
+    /// Stores a journey, template or channel (a new version when the body changed).
     fn put_document(&self, kind: DocumentKind, name: &str, body: &Value) -> anyhow::Result<()>;
 }
 
@@ -62,7 +62,8 @@ impl Target for StoreTarget<'_> {
     }
 }
 
-/// Writes the plan's changes: computed attributes first, then segments, each after the
+/// Writes the plan's changes: channels first (what the rest may send through), then computed
+/// attributes, then segments, each after the
 /// segments its conditions read, then templates, then journeys, so a processor reloading
 /// midway never sees a reference to something that is not there yet.
 pub fn execute(target: &dyn Target, plan: &Plan) -> anyhow::Result<()> {
@@ -93,14 +94,17 @@ pub fn ordered_changes(plan: &Plan) -> Vec<&Step> {
             .filter(|s| wanted(&s.definition))
             .collect()
     };
+    let channels =
+        of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Channel));
     let computed = of(|d| matches!(d, Definition::Computed { .. }));
     let segments = of(|d| matches!(d, Definition::Segment { .. }));
     let templates =
         of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Template));
     let journeys =
         of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Journey));
-    computed
+    channels
         .into_iter()
+        .chain(computed)
         .chain(dependency_order(&segments))
         .chain(templates)
         .chain(journeys)
@@ -223,6 +227,7 @@ mod tests {
                 step(document(DocumentKind::Template, "t")),
                 unchanged,
                 step(segment(1, None)),
+                step(document(DocumentKind::Channel, "sms")),
                 step(Definition::Computed {
                     name: "c".into(),
                     definition: json!({}),
@@ -241,6 +246,7 @@ mod tests {
         assert_eq!(
             order,
             [
+                "channel sms",
                 "computed c",
                 "segment 1",
                 "segment 2",

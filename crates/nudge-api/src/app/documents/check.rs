@@ -77,7 +77,9 @@ fn documents_with(
                 templates.retain(|t| t.name != document.name);
                 templates.push(document.clone());
             }
+            DocumentKind::Channel => {}
         },
+        Change::Delete(DocumentKind::Channel, _) => {}
         Change::Delete(DocumentKind::Template, name) => templates.retain(|t| &t.name != name),
         Change::Delete(DocumentKind::Journey, name) => {
             let latest = journeys

@@ -76,6 +76,7 @@ fn subject(kind: DocumentKind, id: &str) -> String {
     match kind {
         DocumentKind::Journey => journey_subject(id),
         DocumentKind::Template => template_subject(id),
+        DocumentKind::Channel => format!("channel {id}"),
     }
 }
 

@@ -15,6 +15,7 @@ pub fn plural(kind: DocumentKind) -> &'static str {
     match kind {
         DocumentKind::Journey => "journeys",
         DocumentKind::Template => "templates",
+        DocumentKind::Channel => "channels",
     }
 }
 
@@ -53,6 +54,7 @@ pub fn summary(history: &[Document]) -> Option<Value> {
         DocumentKind::Template => {
             rendered["channel"] = latest.body.get("channel").cloned().unwrap_or(Value::Null);
         }
+        DocumentKind::Channel => {}
     }
     rendered["version"] = json!(latest.version);
     rendered["created_at"] = json!(created.unix_seconds());

@@ -153,10 +153,13 @@ async fn delivery(
     })
 }
 
-/// What the email channel reads besides the text: HTML, sender, reply address, recipient's
-/// name, extra headers and attachments.
+/// What the email channel reads besides the text: HTML, whether it is tracked, sender, reply
+/// address, recipient's name, extra headers and attachments.
 fn email_payload(payload: &mut Map<String, Value>, request: &SendRequest, html: Option<&str>) {
     payload.insert("html".into(), json!(html));
+    if request.tracked {
+        payload.insert("tracked".into(), json!(true));
+    }
     let mut mailbox = |field: &str, address: &Option<Address>| {
         if let Some(address) = address {
             payload.insert(field.into(), json!(address.address));

@@ -3,7 +3,8 @@
 //! the person, the address, `message_data`, the send time, attachments and headers. Every
 //! refusal names its field. Options Nudge cannot honour (drafts, copies to other addresses,
 //! not keeping the body, device overrides) are refused when asked for rather than dropped;
-//! options that change nothing here (`tracked`, `language`, AMP bodies, CSS preprocessing,
+//! `tracked` (default `true`, as Customer.io has it) says whether an email's opens and clicks
+//! are tracked; options that change nothing here (`language`, AMP bodies, CSS preprocessing,
 //! the preheader, the push sound) are accepted and ignored.
 
 use std::collections::BTreeMap;
@@ -31,6 +32,8 @@ pub(super) struct SendRequest {
     /// When to send; `None` is now (a past `send_at` is now too).
     pub send_at: Option<Timestamp>,
     pub send_to_unsubscribed: bool,
+    /// Email only: record opens and clicks (`tracked`, default `true`).
+    pub tracked: bool,
     pub content: InlineContent,
     /// Email only: `from`, `reply_to`, extra headers, attachments (file name → base64).
     pub from: Option<Address>,
@@ -82,6 +85,7 @@ impl SendRequest {
             message_data: fields.object("message_data")?.unwrap_or_default(),
             send_at: send_at(body.get("send_at"), now)?,
             send_to_unsubscribed: fields.boolean("send_to_unsubscribed")?.unwrap_or(true),
+            tracked: is_email && fields.boolean("tracked")?.unwrap_or(true),
             content,
             from: fields.mailbox_if(is_email, "from")?,
             reply_to: fields.mailbox_if(is_email, "reply_to")?,
@@ -394,6 +398,7 @@ mod tests {
         assert_eq!(request.content.text.as_deref(), Some("text"));
         assert_eq!(request.headers["X-Order"], "7");
         assert_eq!(request.attachments["r.txt"], "aGk=");
+        assert!(request.tracked);
     }
 
     #[test]
@@ -406,6 +411,17 @@ mod tests {
         .unwrap();
         assert_eq!(request.template.as_deref(), Some("3"));
         assert!(request.send_to_unsubscribed, "transactional default");
+        assert!(request.tracked, "tracked by default, as in Customer.io");
+        let untracked = parse(
+            Channel::Email,
+            json!({"transactional_message_id": 3, "identifiers": {"id": "a"}, "tracked": false}),
+        );
+        assert!(!untracked.unwrap().tracked);
+        let sms = parse(
+            Channel::Sms,
+            json!({"transactional_message_id": 3, "identifiers": {"id": "a"}, "tracked": true}),
+        );
+        assert!(!sms.unwrap().tracked, "only email is tracked");
         assert_eq!(request.send_at, Some(NOW), "a past send_at is now");
         assert_eq!(request.headers["X-A"], "1", "headers as JSON text");
         let numeric_id = parse(
@@ -437,6 +453,7 @@ mod tests {
                 "send_to_unsubscribed",
             ),
             (json!({"message_data": [1]}), "message_data"),
+            (json!({"tracked": "yes"}), "tracked"),
             (json!({"queue_draft": true}), "queue_draft"),
             (json!({"bcc": "boss@example.com"}), "bcc"),
             (json!({"headers": {"Subject": "x"}}), "headers.Subject"),

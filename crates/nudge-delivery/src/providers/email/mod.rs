@@ -66,6 +66,11 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// Whether `url` is an SMTP URL the email channel can use; the reason when not.
+pub(crate) fn check_smtp_url(url: &str) -> Result<(), String> {
+    SmtpTarget::parse(url).map(drop)
+}
+
 /// Why email settings cannot make a channel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailSetupError {

@@ -31,6 +31,7 @@ pub(super) struct BareReport {
 
 pub(super) fn run(rig: &Rig, sink: Sink, sent: &[Delivery]) -> anyhow::Result<BareReport> {
     let links = rig.worker_config.policy.unsubscribe_links.as_ref();
+    let tracking = rig.worker_config.policy.tracking_links.as_ref();
     let mut messages: Vec<OutgoingMessage> = Vec::with_capacity(sent.len());
     for delivery in sent {
         let person = rig
@@ -38,7 +39,7 @@ pub(super) fn run(rig: &Rig, sink: Sink, sent: &[Delivery]) -> anyhow::Result<Ba
             .person(delivery.ws, delivery.message.person)?
             .context("a recipient of the phase is gone")?;
         messages.extend(
-            outgoing_messages(delivery, &person, links)
+            outgoing_messages(delivery, &person, links, tracking)
                 .map_err(|reason| anyhow::anyhow!(reason))?,
         );
     }
