@@ -3,9 +3,11 @@
 //! format with errors that point at the node; `diff` lists what changed between versions;
 //! `validate_event` and `validate_traits` list the violations of one call (allocation-free when
 //! there are none); `classify_event` reports drift and likely renames; `Inferrer` writes a
-//! contract from observed traffic. No IO, no store, no clock.
+//! contract from observed traffic; `check` lists what configuration reads that the contract
+//! does not declare. No IO, no store, no clock.
 
 pub mod bench;
+mod conformance;
 mod diff;
 mod document;
 mod drift;
@@ -19,6 +21,7 @@ mod strict;
 mod validate;
 mod walk;
 
+pub use conformance::{breaks, check, Breach, Read, Usage, PERSON_IDENTIFIERS};
 pub use diff::{changed_without_new_version, diff, Change};
 pub use drift::{classify_event, classify_traits, Drift};
 pub use infer::{

@@ -1,5 +1,5 @@
-//! Versioned documents: journeys, templates and workspaces' channel definitions (later the
-//! event contract) as the store keeps them, one row per version of each (kind, name), deletions included. Every version stays, so
+//! Versioned documents: journeys, templates, workspaces' channel definitions and the event
+//! contract as the store keeps them, one row per version of each (kind, name), deletions included. Every version stays, so
 //! a journey instance that entered with an old version can still be run by it. Plain data and
 //! the one rule both backends share for when a put writes a version; no IO.
 
@@ -12,14 +12,20 @@ pub enum DocumentKind {
     Template,
     /// A workspace's settings for one delivery channel (email, sms, push, webhook).
     Channel,
+    /// The workspace's event contract (docs/contract.md): one document, named [`CONTRACT_NAME`].
+    Contract,
 }
+
+/// The name of a workspace's one contract document.
+pub const CONTRACT_NAME: &str = "contract";
 
 impl DocumentKind {
     /// Every kind, for listings and tests.
-    pub const ALL: [DocumentKind; 3] = [
+    pub const ALL: [DocumentKind; 4] = [
         DocumentKind::Journey,
         DocumentKind::Template,
         DocumentKind::Channel,
+        DocumentKind::Contract,
     ];
 
     /// The stable name stored in the `kind` column.
@@ -28,6 +34,7 @@ impl DocumentKind {
             DocumentKind::Journey => "journey",
             DocumentKind::Template => "template",
             DocumentKind::Channel => "channel",
+            DocumentKind::Contract => "contract",
         }
     }
 
@@ -102,6 +109,10 @@ mod tests {
         }
         assert_eq!(DocumentKind::parse("journey"), Some(DocumentKind::Journey));
         assert_eq!(DocumentKind::parse("channel"), Some(DocumentKind::Channel));
+        assert_eq!(
+            DocumentKind::parse("contract"),
+            Some(DocumentKind::Contract)
+        );
         assert_eq!(DocumentKind::parse("Journey"), None);
         assert_eq!(DocumentKind::parse(""), None);
     }

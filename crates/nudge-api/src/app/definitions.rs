@@ -1,7 +1,8 @@
 //! The one check every segment and computed-attribute change passes: the workspace's stored
 //! definitions with the change applied must compile (`nudge_process::compile`), so the App API
-//! never stores a set the processor cannot run. Refusals point into the request body. Runs on
-//! the blocking pool inside a store read; it never writes.
+//! never stores a set the processor cannot run, and what the changed definition reads of
+//! events must be declared by the workspace's event contract, when it has one. Refusals point
+//! into the request body. Runs on the blocking pool inside a store read; it never writes.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -10,6 +11,7 @@ use nudge_core::WorkspaceId;
 use nudge_process::CatalogError;
 use nudge_store::{ComputedDefinition, SegmentDefinition, Store, StoreError, StoreResult};
 
+use super::contract::check_documents;
 use crate::ApiError;
 
 /// The id a segment is checked under before the store has chosen one. Nothing refers to it.
@@ -33,7 +35,40 @@ pub fn check_segment(
     segments.retain(|s| s.id != candidate.id);
     segments.push(candidate.clone());
     let computed = store.computed_definitions(ws)?;
-    Ok(nudge_process::compile(&segments, &computed).map(drop))
+    if let Err(error) = nudge_process::compile(&segments, &computed) {
+        return Ok(Err(error));
+    }
+    let own = nudge_process::segment_subject(candidate.id, &candidate.name);
+    let found = check_documents(
+        store,
+        ws,
+        &[],
+        Some(&segments),
+        Some(&computed),
+        &[own].into(),
+    )?;
+    // A segment's refusals point inside its conditions.
+    Ok(contract_refusal(found.own, "/conditions"))
+}
+
+/// The first breach of the event contract as a refusal, its pointer made relative to
+/// `inside` (where the caller points from).
+fn contract_refusal(
+    breaches: Vec<nudge_contract::Breach>,
+    inside: &str,
+) -> Result<(), CatalogError> {
+    match breaches.into_iter().next() {
+        Some(breach) => Err(CatalogError {
+            pointer: breach
+                .pointer
+                .strip_prefix(inside)
+                .unwrap_or(&breach.pointer)
+                .to_string(),
+            subject: breach.document,
+            message: breach.message,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Whether the stored definitions with `candidate` put in place of its namesake compile.
@@ -46,7 +81,19 @@ pub fn check_computed(
     let mut computed = store.computed_definitions(ws)?;
     computed.retain(|c| c.name != candidate.name);
     computed.push(candidate.clone());
-    Ok(nudge_process::compile(&segments, &computed).map(drop))
+    if let Err(error) = nudge_process::compile(&segments, &computed) {
+        return Ok(Err(error));
+    }
+    let own = nudge_process::computed_subject(&candidate.name);
+    let found = check_documents(
+        store,
+        ws,
+        &[],
+        Some(&segments),
+        Some(&computed),
+        &[own].into(),
+    )?;
+    Ok(contract_refusal(found.own, ""))
 }
 
 /// The 400 for a refused change. An error inside the changed definition (named `own`) points

@@ -9,6 +9,7 @@ mod campaigns;
 mod channels;
 pub mod clock;
 mod computed;
+pub mod contract;
 mod cursor;
 mod definitions;
 mod documents;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(computed::router())
         .merge(documents::router())
         .merge(channels::router())
+        .merge(contract::router())
         .merge(campaigns::router())
         .merge(broadcasts::router())
         .merge(processing::router())

@@ -1,8 +1,8 @@
 //! Reading a directory of definition files (docs/definitions.md): every `.yaml`, `.yml` and
 //! `.json` file under it, each holding one or more documents with `kind` and `format: 1`.
 //! Everything wrong with the files is collected (unparseable text with its line, unknown
-//! kinds and keys, missing ids, channel settings that do not check out, duplicates across
-//! files), so one run reports it all. No store
+//! kinds and keys, missing ids, channel settings and contracts that do not check out,
+//! duplicates across files), so one run reports it all. No store
 //! access here: checking the set against the workspace is `plan`'s job.
 
 use std::collections::HashMap;
@@ -45,7 +45,8 @@ pub enum Definition {
         /// The document without `kind` and `format`: what the store keeps.
         definition: Value,
     },
-    /// A journey, a template or a channel: a versioned document named by its `id`.
+    /// A journey, a template or a channel (a versioned document named by its `id`), or the
+    /// workspace's contract (named `contract`, stored as `nudge_contract` writes it).
     Document {
         kind: DocumentKind,
         name: String,
@@ -178,6 +179,7 @@ fn definition(value: Value) -> Result<Definition, String> {
         "journey" => document(DocumentKind::Journey, map),
         "template" => document(DocumentKind::Template, map),
         "channel" => channel(map),
+        "contract" => super::contract::definition(map),
         other => Err(format!("unknown kind '{other}': {KINDS}")),
     }
 }
@@ -215,7 +217,7 @@ fn segment(mut map: Map<String, Value>) -> Result<Definition, String> {
 }
 
 /// Every kind a definition file may hold.
-const KINDS: &str = "segment, computed_attribute, journey, template or channel";
+const KINDS: &str = "segment, computed_attribute, journey, template, channel or contract";
 
 /// A journey or template: checked in full by the plan, which compiles the whole set.
 fn document(kind: DocumentKind, map: Map<String, Value>) -> Result<Definition, String> {
@@ -345,6 +347,16 @@ mod tests {
         assert!(refused("a.yaml", "kind: channel\nformat: 1\nid: fax")
             .contains("channel fax: id: 'fax' is not a channel"));
         assert!(refused("a.yaml", "kind: segment\nformat: 2").contains("format 2"));
+        assert!(refused(
+            "a.yaml",
+            "kind: contract\nformat: 1\nevents:\n  Viewed:\n    properties:\n      p: {type: float}"
+        )
+        .contains("contract: /events/Viewed/properties/p/type: unknown type 'float'"));
+        let contract = parse("c.yaml", "kind: contract\nformat: 1\nevents:\n  Viewed: {}").unwrap();
+        assert!(
+            matches!(&contract[0], Definition::Document { kind: DocumentKind::Contract, name, body }
+            if name == "contract" && body["events"]["Viewed"]["version"] == 1)
+        );
         assert!(refused("a.yaml", "kind: segment\nname: x").contains("format is required"));
         assert!(refused("a.yaml", "kind: segment\nformat: 1\nname: x").contains("needs an id"));
         assert!(refused(

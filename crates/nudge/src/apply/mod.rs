@@ -1,5 +1,5 @@
 //! `nudge plan -f DIR --workspace W` and `nudge apply -f DIR --workspace W`: segments,
-//! computed attributes, journeys and templates kept as files (docs/definitions.md). Both read
+//! computed attributes, journeys, templates, channels and the event contract kept as files (docs/definitions.md). Both read
 //! every file and check the whole set against the workspace before anything happens; a set
 //! with any problem is refused whole, changing nothing. `plan` prints what `apply` would do;
 //! `apply` prints the same and does it. Definitions the workspace holds that no file mentions
@@ -7,6 +7,7 @@
 //! processor picks the changes up on its own), or, with `--url` and `--app-key`, it reads and
 //! writes through a running server's App API ([`remote`]).
 
+mod contract;
 pub mod files;
 mod plan;
 mod remote;
@@ -49,6 +50,10 @@ pub struct ApplyArgs {
         hide_env_values = true
     )]
     pub app_key: Option<String>,
+    /// Apply a contract change even though it breaks stored journeys, templates, segments or
+    /// computed attributes (definitions the files change must conform all the same).
+    #[arg(long)]
+    pub force_contract: bool,
 }
 
 /// Whether to stop after printing the plan.
@@ -69,7 +74,7 @@ pub fn run(args: ApplyArgs, mode: Mode) -> anyhow::Result<()> {
             })?;
             let client = AppClient::new(url, key)?;
             let stored = client.stored()?;
-            report_and_write(&client, &stored, &args.dir, mode, now)
+            report_and_write(&client, &stored, &args, mode, now)
         }
         (Some(_), Some(_)) => anyhow::bail!(
             "--workspace names a workspace in a store; with --url (or NUDGE_URL) the app key \
@@ -86,7 +91,7 @@ pub fn run(args: ApplyArgs, mode: Mode) -> anyhow::Result<()> {
                 ws: workspace.id,
                 now,
             };
-            report_and_write(&target, &stored, &args.dir, mode, now)
+            report_and_write(&target, &stored, &args, mode, now)
         }
         (None, None) => anyhow::bail!(
             "name the workspace with --workspace, or a running server with --url and --app-key"
@@ -98,11 +103,11 @@ pub fn run(args: ApplyArgs, mode: Mode) -> anyhow::Result<()> {
 fn report_and_write(
     target: &dyn Target,
     stored: &StoredDefinitions,
-    dir: &Path,
+    args: &ApplyArgs,
     mode: Mode,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    let plan = planned(stored, dir, now)?;
+    let plan = planned(stored, &args.dir, now, args.force_contract)?;
     print_plan(&plan);
     let counts = Counts::of(&plan);
     match mode {
@@ -122,7 +127,12 @@ fn report_and_write(
 }
 
 /// Reads `dir` and plans it against `stored`; every problem refuses the whole set.
-fn planned(stored: &StoredDefinitions, dir: &Path, now: Timestamp) -> anyhow::Result<Plan> {
+fn planned(
+    stored: &StoredDefinitions,
+    dir: &Path,
+    now: Timestamp,
+    force_contract: bool,
+) -> anyhow::Result<Plan> {
     let refused = |problems: &[String]| {
         anyhow::anyhow!(
             "the definitions in {} were refused; nothing was changed:\n  {}",
@@ -134,7 +144,7 @@ fn planned(stored: &StoredDefinitions, dir: &Path, now: Timestamp) -> anyhow::Re
         Ok(located) => located,
         Err(problems) => return Err(refused(&problems)),
     };
-    plan::build(stored, located, now).map_err(|problems| refused(&problems))
+    plan::build(stored, located, now, force_contract).map_err(|problems| refused(&problems))
 }
 
 /// Applies the definitions in `dir` to the workspace, quietly (the simulator's way in).
@@ -145,7 +155,7 @@ pub fn apply_dir(
     now: Timestamp,
 ) -> anyhow::Result<()> {
     let stored = StoredDefinitions::read(store, ws)?;
-    let plan = planned(&stored, dir, now)?;
+    let plan = planned(&stored, dir, now, false)?;
     write::execute(&StoreTarget { store, ws, now }, &plan)
 }
 

@@ -2,8 +2,9 @@
 //! `create`, `update` (with a readable diff) or `unchanged`, and the stored definitions the
 //! files leave alone. A plan exists only for a valid set: the stored definitions with the
 //! files applied must compile (`nudge_process::compile`, then journeys and templates with
-//! `compile_journeys`), ids must be free in other workspaces, and no segment may switch
-//! between manual and data-driven. Works on the stored definitions as data (read from a store
+//! `compile_journeys`), ids must be free in other workspaces, no segment may switch
+//! between manual and data-driven, and the set must agree with the workspace's event
+//! contract ([`super::contract`]). Works on the stored definitions as data (read from a store
 //! or through a server's App API); reads nothing itself.
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,6 +17,7 @@ use nudge_process::{computed_subject, segment_subject};
 use nudge_store::{ComputedDefinition, Document, DocumentKind, NewSegment, SegmentDefinition};
 use serde_json::Value;
 
+use super::contract;
 use super::files::{Definition, Located, Origin};
 use super::stored::StoredDefinitions;
 
@@ -42,6 +44,8 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// The contract change may break stored definitions (`--force-contract`).
+    pub force_contract: bool,
     /// Stored definitions no file mentions: left as they are.
     pub kept: Vec<String>,
 }
@@ -51,6 +55,7 @@ pub fn build(
     stored: &StoredDefinitions,
     files: Vec<Located>,
     now: Timestamp,
+    force_contract: bool,
 ) -> Result<Plan, Vec<String>> {
     let stored_segments = &stored.segments;
     let stored_computed = &stored.computed;
@@ -112,6 +117,11 @@ pub fn build(
                     Some(live) if *kind == DocumentKind::Channel => {
                         channel_action(live, body, stored.channels_redacted)
                     }
+                    Some(live) if *kind == DocumentKind::Contract => contract::action(live, body)
+                        .unwrap_or_else(|problem| {
+                            problems.push(format!("{}: {problem}", located.origin));
+                            Action::Unchanged
+                        }),
                     Some(live) if &live.body == body => Action::Unchanged,
                     Some(live) => Action::Update {
                         version: live.version,
@@ -167,6 +177,14 @@ pub fn build(
     if let Err(error) = compile_journeys(&journeys, &templates, &segment_ids) {
         return Err(vec![refusal(&error, &steps)]);
     }
+    let configuration = contract::Configuration {
+        stored: stored.contract.as_ref(),
+        journeys: &journeys,
+        templates: &templates,
+        segments: &all_segments,
+        computed: &all_computed,
+    };
+    contract::refusals(&configuration, &steps, force_contract)?;
     let in_files =
         |wanted: &dyn Fn(&Definition) -> bool| steps.iter().any(|s| wanted(&s.definition));
     let kept = stored_segments
@@ -197,16 +215,21 @@ pub fn build(
                 .map(|d| document_subject(d.kind, &d.name)),
         )
         .collect();
-    Ok(Plan { steps, kept })
+    Ok(Plan {
+        steps,
+        force_contract,
+        kept,
+    })
 }
 
 /// `journey cart-recovery` or `template cart-email`, as `compile_journeys` names them;
-/// `channel sms`.
+/// `channel sms`; `contract`.
 pub fn document_subject(kind: DocumentKind, name: &str) -> String {
     match kind {
         DocumentKind::Journey => journey_subject(name),
         DocumentKind::Template => template_subject(name),
         DocumentKind::Channel => format!("channel {name}"),
+        DocumentKind::Contract => "contract".to_string(),
     }
 }
 
@@ -458,9 +481,9 @@ mod tests {
                 body: journey_sending(template),
             })]
         };
-        let plan = build(&stored, back("mail"), now).expect("a valid set");
+        let plan = build(&stored, back("mail"), now, false).expect("a valid set");
         assert_eq!(plan.steps[0].action, Action::Create);
-        let refused = build(&stored, back("missing"), now)
+        let refused = build(&stored, back("missing"), now, false)
             .err()
             .unwrap_or_default();
         assert_eq!(refused.len(), 1, "{refused:?}");

@@ -10,6 +10,7 @@ use anyhow::Context;
 use nudge_core::Timestamp;
 use nudge_store::{
     Backfill, ComputedDefinition, Document, DocumentKind, NewSegment, SegmentDefinition,
+    CONTRACT_NAME,
 };
 use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode};
@@ -84,6 +85,7 @@ impl AppClient {
                 deleted: false,
             });
         }
+        let contract = self.contract()?;
         let listed: ChannelList = self.get("/v1/channels")?;
         let channels = listed
             .channels
@@ -107,9 +109,32 @@ impl AppClient {
             journey_versions,
             templates,
             channels,
+            contract,
             channels_redacted: true,
             segments_elsewhere: Default::default(),
         })
+    }
+
+    /// The workspace's contract, or `None` when it has none (the server answers 404).
+    fn contract(&self) -> anyhow::Result<Option<Document>> {
+        let response = self
+            .http
+            .get(format!("{}/v1/contract", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .with_context(|| format!("GET {}/v1/contract", self.base))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let one: OneContract = self.get("/v1/contract")?;
+        Ok(Some(Document {
+            kind: DocumentKind::Contract,
+            name: CONTRACT_NAME.to_string(),
+            version: one.contract.version,
+            body: one.contract.document,
+            created_at: seconds(one.contract.updated_at),
+            deleted: false,
+        }))
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
@@ -167,9 +192,19 @@ impl Target for AppClient {
             DocumentKind::Journey => "journeys",
             DocumentKind::Template => "templates",
             DocumentKind::Channel => "channels",
+            DocumentKind::Contract => return self.put_contract(body, false),
         };
         let path = format!("/v1/{plural}/{}", path_segment(name));
         self.call(Method::PUT, &path, Some(body)).map(drop)
+    }
+
+    fn put_contract(&self, body: &Value, force: bool) -> anyhow::Result<()> {
+        let path = if force {
+            "/v1/contract?force=true"
+        } else {
+            "/v1/contract"
+        };
+        self.call(Method::PUT, path, Some(body)).map(drop)
     }
 }
 
@@ -320,6 +355,11 @@ struct VersionWire {
 #[derive(Deserialize)]
 struct OneTemplate {
     template: TemplateWire,
+}
+
+#[derive(Deserialize)]
+struct OneContract {
+    contract: TemplateWire,
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,5 @@
 //! What a workspace already holds, as plain data for the plan: its segments, computed
-//! attributes, every journey version, the live templates and channels, read from a store or (see
+//! attributes, every journey version, the live templates, channels and contract, read from a store or (see
 //! [`super::remote`]) through a running server's App API. The plan compares files with this
 //! and compiles the result, whichever way it was read.
 
@@ -19,6 +19,8 @@ pub struct StoredDefinitions {
     pub templates: Vec<Document>,
     /// The live channel definitions.
     pub channels: Vec<Document>,
+    /// The live contract, if the workspace has one.
+    pub contract: Option<Document>,
     /// The channels were read through the App API, which shows inline secrets redacted: the
     /// plan cannot tell whether a secret given inline in a file differs from the stored one.
     pub channels_redacted: bool,
@@ -43,12 +45,17 @@ impl StoredDefinitions {
             journey_versions: store.all_document_versions(ws, DocumentKind::Journey)?,
             templates: store.documents(ws, DocumentKind::Template)?,
             channels: store.documents(ws, DocumentKind::Channel)?,
+            contract: store
+                .documents(ws, DocumentKind::Contract)?
+                .into_iter()
+                .next(),
             channels_redacted: false,
             segments_elsewhere,
         })
     }
 
-    /// The latest version of every live journey, template and channel, by kind and name.
+    /// The latest version of every live journey, template and channel, and the contract, by
+    /// kind and name.
     pub fn live_documents(&self) -> HashMap<(DocumentKind, String), Document> {
         let mut latest: HashMap<(DocumentKind, String), &Document> = HashMap::new();
         for version in &self.journey_versions {
@@ -74,6 +81,11 @@ impl StoredDefinitions {
                     .iter()
                     .map(|c| ((DocumentKind::Channel, c.name.clone()), c.clone())),
             )
+            .chain(
+                self.contract
+                    .iter()
+                    .map(|c| ((DocumentKind::Contract, c.name.clone()), c.clone())),
+            )
             .collect()
     }
 
@@ -81,9 +93,10 @@ impl StoredDefinitions {
     /// version of it the store holds (deleted ones included, where they are known).
     pub fn next_version(&self, kind: DocumentKind, name: &str) -> i64 {
         let known = match kind {
-            DocumentKind::Journey => &self.journey_versions,
-            DocumentKind::Template => &self.templates,
-            DocumentKind::Channel => &self.channels,
+            DocumentKind::Journey => &self.journey_versions[..],
+            DocumentKind::Template => &self.templates[..],
+            DocumentKind::Channel => &self.channels[..],
+            DocumentKind::Contract => self.contract.as_slice(),
         };
         known
             .iter()

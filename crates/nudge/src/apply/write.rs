@@ -1,5 +1,5 @@
 //! Carrying out a validated plan: its changes in the one order that never shows a running
-//! server a reference to something not there yet (channels, computed attributes, segments
+//! server a reference to something not there yet (the contract, channels, computed attributes, segments
 //! after the segments they read, templates, journeys), written to a [`Target`]: the store itself, or a
 //! server's App API ([`super::remote`]).
 
@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_store::{DocumentKind, NewSegment, Store};
+use nudge_store::{DocumentKind, NewSegment, Store, CONTRACT_NAME};
 use serde_json::Value;
 
 use super::files::Definition;
@@ -23,6 +23,9 @@ pub trait Target {
     fn update_segment(&self, id: i64, new: &NewSegment) -> anyhow::Result<()>;
     /// Stores a journey, template or channel (a new version when the body changed).
     fn put_document(&self, kind: DocumentKind, name: &str, body: &Value) -> anyhow::Result<()>;
+    /// Stores the contract; `force` lets it break stored definitions (the plan checked the
+    /// whole set, the definitions it changes included, before anything was written).
+    fn put_contract(&self, body: &Value, force: bool) -> anyhow::Result<()>;
 }
 
 /// A workspace in a store opened by this process.
@@ -60,17 +63,25 @@ impl Target for StoreTarget<'_> {
             .put_document(self.ws, kind, name, body, self.now)?;
         Ok(())
     }
+
+    fn put_contract(&self, body: &Value, _force: bool) -> anyhow::Result<()> {
+        self.put_document(DocumentKind::Contract, CONTRACT_NAME, body)
+    }
 }
 
-/// Writes the plan's changes: channels first (what the rest may send through), then computed
-/// attributes, then segments, each after the
-/// segments its conditions read, then templates, then journeys, so a processor reloading
-/// midway never sees a reference to something that is not there yet.
+/// Writes the plan's changes: the contract first (what the rest is checked against: a
+/// server checks each later write with it), channels (what the rest may send through), then
+/// computed attributes, then segments, each after the segments its conditions read, then
+/// templates, then journeys, so a processor reloading midway never sees a reference to
+/// something that is not there yet.
 pub fn execute(target: &dyn Target, plan: &Plan) -> anyhow::Result<()> {
     let ordered = ordered_changes(plan);
     let total = ordered.len();
+    // Definitions the plan changes may conform to the new contract only once they are
+    // written: the plan checked them, so the contract goes first, forced.
+    let force = plan.force_contract || total > 1;
     for (done, step) in ordered.into_iter().enumerate() {
-        write(target, step).with_context(|| {
+        write(target, step, force).with_context(|| {
             format!(
                 "applying {} ({done} of {total} changes were applied before it)",
                 step.subject
@@ -94,6 +105,8 @@ pub fn ordered_changes(plan: &Plan) -> Vec<&Step> {
             .filter(|s| wanted(&s.definition))
             .collect()
     };
+    let contract =
+        of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Contract));
     let channels =
         of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Channel));
     let computed = of(|d| matches!(d, Definition::Computed { .. }));
@@ -102,8 +115,9 @@ pub fn ordered_changes(plan: &Plan) -> Vec<&Step> {
         of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Template));
     let journeys =
         of(|d| matches!(d, Definition::Document { kind, .. } if *kind == DocumentKind::Journey));
-    channels
+    contract
         .into_iter()
+        .chain(channels)
         .chain(computed)
         .chain(dependency_order(&segments))
         .chain(templates)
@@ -111,9 +125,14 @@ pub fn ordered_changes(plan: &Plan) -> Vec<&Step> {
         .collect()
 }
 
-fn write(target: &dyn Target, step: &Step) -> anyhow::Result<()> {
+fn write(target: &dyn Target, step: &Step, force_contract: bool) -> anyhow::Result<()> {
     match &step.definition {
         Definition::Computed { name, definition } => target.put_computed(name, definition),
+        Definition::Document {
+            kind: DocumentKind::Contract,
+            body,
+            ..
+        } => target.put_contract(body, force_contract),
         Definition::Document { kind, name, body } => target.put_document(*kind, name, body),
         Definition::Segment {
             id,
@@ -228,11 +247,13 @@ mod tests {
                 unchanged,
                 step(segment(1, None)),
                 step(document(DocumentKind::Channel, "sms")),
+                step(document(DocumentKind::Contract, "contract")),
                 step(Definition::Computed {
                     name: "c".into(),
                     definition: json!({}),
                 }),
             ],
+            force_contract: false,
             kept: Vec::new(),
         };
         let order: Vec<String> = ordered_changes(&plan)
@@ -246,6 +267,7 @@ mod tests {
         assert_eq!(
             order,
             [
+                "contract contract",
                 "channel sms",
                 "computed c",
                 "segment 1",

@@ -1,7 +1,8 @@
 //! The one check every journey and template change passes: the workspace's journeys (every
 //! stored version) and live templates, with the change applied, must compile with its
 //! segments through `compile_journeys`, so the App API never stores a set the processor
-//! cannot run. Also: whether deleting a segment would leave a live journey naming nothing.
+//! cannot run; and what the changed document reads must be declared by the workspace's
+//! event contract, when it has one. Also: whether deleting a segment would leave a live journey naming nothing.
 //! Runs inside a store read; it never writes.
 
 use std::collections::BTreeSet;
@@ -9,6 +10,8 @@ use std::collections::BTreeSet;
 use nudge_process::journeys::compile_journeys;
 use nudge_process::CatalogError;
 use nudge_store::{Document, DocumentKind, Store, StoreResult};
+
+use crate::app::contract::check_documents;
 use serde_json::Value;
 
 /// A proposed change to one versioned document.
@@ -20,7 +23,9 @@ pub enum Change {
 }
 
 /// Whether the workspace's journeys and templates with `change` applied compile against its
-/// segments.
+/// segments, and a document put conforms to the workspace's contract (the first breach is
+/// the refusal, naming the document it is in: a journey's trigger may break the template it
+/// sends).
 pub fn check_change(
     store: &dyn Store,
     ws: nudge_core::WorkspaceId,
@@ -28,7 +33,29 @@ pub fn check_change(
 ) -> StoreResult<Result<(), CatalogError>> {
     let segments = segment_ids(store, ws)?;
     let (journeys, templates) = documents_with(store, ws, change)?;
-    Ok(compile_journeys(&journeys, &templates, &segments).map(drop))
+    if let Err(error) = compile_journeys(&journeys, &templates, &segments) {
+        return Ok(Err(error));
+    }
+    let Change::Put(document) = change else {
+        return Ok(Ok(()));
+    };
+    let changed = BTreeSet::from([super::subject(document.kind, &document.name)]);
+    let found = check_documents(
+        store,
+        ws,
+        std::slice::from_ref(document),
+        None,
+        None,
+        &changed,
+    )?;
+    Ok(match found.own.into_iter().next() {
+        Some(breach) => Err(CatalogError {
+            subject: breach.document,
+            pointer: breach.pointer,
+            message: breach.message,
+        }),
+        None => Ok(()),
+    })
 }
 
 /// Whether a live journey names segment `id`: `Some(subject)` of the first one that would no
@@ -77,9 +104,9 @@ fn documents_with(
                 templates.retain(|t| t.name != document.name);
                 templates.push(document.clone());
             }
-            DocumentKind::Channel => {}
+            DocumentKind::Channel | DocumentKind::Contract => {}
         },
-        Change::Delete(DocumentKind::Channel, _) => {}
+        Change::Delete(DocumentKind::Channel | DocumentKind::Contract, _) => {}
         Change::Delete(DocumentKind::Template, name) => templates.retain(|t| &t.name != name),
         Change::Delete(DocumentKind::Journey, name) => {
             let latest = journeys

@@ -77,6 +77,7 @@ fn subject(kind: DocumentKind, id: &str) -> String {
         DocumentKind::Journey => journey_subject(id),
         DocumentKind::Template => template_subject(id),
         DocumentKind::Channel => format!("channel {id}"),
+        DocumentKind::Contract => "contract".to_string(),
     }
 }
 

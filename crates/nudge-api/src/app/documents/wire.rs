@@ -16,6 +16,7 @@ pub fn plural(kind: DocumentKind) -> &'static str {
         DocumentKind::Journey => "journeys",
         DocumentKind::Template => "templates",
         DocumentKind::Channel => "channels",
+        DocumentKind::Contract => "contracts",
     }
 }
 
@@ -54,7 +55,7 @@ pub fn summary(history: &[Document]) -> Option<Value> {
         DocumentKind::Template => {
             rendered["channel"] = latest.body.get("channel").cloned().unwrap_or(Value::Null);
         }
-        DocumentKind::Channel => {}
+        DocumentKind::Channel | DocumentKind::Contract => {}
     }
     rendered["version"] = json!(latest.version);
     rendered["created_at"] = json!(created.unix_seconds());
