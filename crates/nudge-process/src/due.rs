@@ -25,6 +25,8 @@ pub fn process_due_checks(
     }
     let mut fired = 0;
     store.write(&mut |tx| {
+        // Derived state only: a crash makes the processor derive it again.
+        tx.commit_lazily()?;
         fired = 0;
         let due = tx.due_checks(now, limit)?;
         let mut reached: HashMap<WorkspaceId, i64> = HashMap::new();

@@ -49,6 +49,8 @@ pub fn process_log_batch(
     };
     let mut report = BatchReport::default();
     store.write(&mut |tx| {
+        // Derived state only: a crash makes the processor derive it again.
+        tx.commit_lazily()?;
         report = BatchReport::default();
         if tx.processed_offset(ws)? != from {
             // Someone else (a rebuild) moved the offset since it was read: start over.
@@ -74,7 +76,7 @@ pub fn process_log_batch(
         }
         report.people = people.len();
         let at = Moment { now, upto: last };
-        let mut ahead = read_ahead(tx, ws, catalog, &people)?;
+        let mut ahead = read_ahead(tx, ws, catalog, &people, now)?;
         for (key, work) in people {
             let outcome = match ahead.as_mut() {
                 Some(ahead) => match ahead.remove(&key) {
@@ -158,8 +160,9 @@ pub fn last_offset_before(
     Ok(low)
 }
 
-/// The batch's people, read ahead of their turns in a few statements, when nothing done for
-/// one of them can change another: no journey appends entries to the log (see
+/// The batch's people, read ahead of their turns in a few statements (their journey
+/// instances too, when there are journeys), when nothing done for one of them can change
+/// another: no journey appends entries to the log (see
 /// [`JourneyCatalog::appends_entries`](crate::journeys::JourneyCatalog::appends_entries)).
 /// `None`: each is read at their turn.
 fn read_ahead(
@@ -167,11 +170,15 @@ fn read_ahead(
     ws: WorkspaceId,
     catalog: &Catalog,
     people: &BTreeMap<PersonKey, PersonWork>,
+    now: Timestamp,
 ) -> StoreResult<Option<HashMap<PersonKey, PagedPerson>>> {
     if catalog.journeys.appends_entries() {
         return Ok(None);
     }
     let keys: Vec<PersonKey> = people.keys().copied().collect();
+    if !catalog.journeys.is_empty() {
+        tx.prefetch_instances(ws, &keys, now)?;
+    }
     let paged = tx.people_by_key(ws, &keys)?;
     Ok(Some(paged.into_iter().map(|p| (p.state.key, p)).collect()))
 }

@@ -1,9 +1,10 @@
 //! The processor's loop: reload definitions when their version moves, process every
 //! workspace's new log entries, fire due checks and journey timers, advance backfills, then
-//! sleep until woken (a commit, a shutdown) or until the next check or timer is due. Tests and the simulator drive the
-//! same rounds synchronously with [`Processor::run_until_idle`] under a virtual clock; a test
-//! server on a virtual clock waits for the thread's next idle round with
-//! [`Waker::wake_and_wait_idle`].
+//! sleep until woken (a commit, a shutdown) or until the next check or timer is due; a round
+//! that only took the log's last few entries sleeps at once, without a second round to find
+//! nothing. Tests and the simulator drive the same rounds synchronously with
+//! [`Processor::run_until_idle`] under a virtual clock; a test server on a virtual clock
+//! waits for the thread's next idle round with [`Waker::wake_and_wait_idle`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex};
@@ -88,9 +89,14 @@ impl Processor {
 
     /// One round of everything there is to do; returns how much was done (0: idle).
     pub fn run_once(&mut self) -> StoreResult<usize> {
+        Ok(self.round()?.done)
+    }
+
+    fn round(&mut self) -> StoreResult<Round> {
         self.reload_if_changed()?;
         let now = self.clock.now();
         let mut done = 0;
+        let mut log_short = true;
         for (ws, catalog) in &self.catalogs {
             let report = process_log_batch(
                 self.store.as_ref(),
@@ -100,10 +106,12 @@ impl Processor {
                 self.config.log_batch,
             )?;
             done += report.entries;
+            log_short &= report.entries < self.config.log_batch;
             if report.entries > 0 {
                 metrics::counter!("nudge_processed_entries_total").increment(report.entries as u64);
             }
         }
+        let from_the_log = done;
         done += process_due_checks(
             self.store.as_ref(),
             &self.catalogs,
@@ -134,7 +142,10 @@ impl Processor {
                 self.config.backfill_page,
             )?;
         }
-        Ok(done)
+        Ok(Round {
+            done,
+            drained: log_short && done == from_the_log,
+        })
     }
 
     /// Runs rounds until there is nothing left to do at the clock's current time.
@@ -200,17 +211,22 @@ impl Processor {
         let thread = std::thread::Builder::new()
             .name("nudge-processor".into())
             .spawn(move || {
-                while let Some(round) = signal.begin_round() {
-                    let wait = match self.run_once() {
-                        Ok(0) => {
-                            signal.idle_after(round);
+                while let Some(begun) = signal.begin_round() {
+                    let wait = match self.round() {
+                        Ok(round) if round.done == 0 => {
+                            signal.idle_after(begun);
                             self.idle_wait()
                         }
-                        Ok(_) => {
+                        Ok(round) => {
                             if let Some(hook) = &self.on_progress {
                                 hook();
                             }
-                            continue;
+                            // A round that drained what it saw needs no second one to find
+                            // nothing, unless a caller waits to hear of an idle round.
+                            if !round.drained || signal.idle_awaited() {
+                                continue;
+                            }
+                            self.idle_wait()
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "processing failed; retrying");
@@ -297,6 +313,17 @@ impl Waker {
     }
 }
 
+/// What one round did.
+struct Round {
+    /// Entries processed, checks and timers fired, pages advanced.
+    done: usize,
+    /// Whether it left nothing it saw undone: only log entries were processed, fewer than a
+    /// full batch in every workspace (the log's head was reached). What arrives later rings
+    /// the bell, and a check or timer coming due ends the sleep, so no second round need run
+    /// to find nothing.
+    drained: bool,
+}
+
 pub struct ProcessorHandle {
     waker: Waker,
     thread: JoinHandle<()>,
@@ -333,6 +360,8 @@ struct SignalState {
     wakes: u64,
     /// The wake-ups the latest idle round had started after.
     idle_after: u64,
+    /// Callers waiting to hear of an idle round.
+    awaiting_idle: usize,
 }
 
 impl Signal {
@@ -367,13 +396,21 @@ impl Signal {
     }
 
     fn wait_idle(&self, timeout: Duration) -> bool {
+        self.lock().awaiting_idle += 1;
         let ticket = self.notify(false);
         let state = self.lock();
-        let (state, _) = self
+        let (mut state, _) = self
             .idle
             .wait_timeout_while(state, timeout, |s| s.idle_after < ticket && !s.stopped)
             .unwrap_or_else(|e| e.into_inner());
+        state.awaiting_idle -= 1;
         state.idle_after >= ticket
+    }
+
+    /// Whether a caller waits to hear of an idle round (one that comes in after this is asked
+    /// rings the bell, so the loop runs another round anyway).
+    fn idle_awaited(&self) -> bool {
+        self.lock().awaiting_idle > 0
     }
 
     /// Sleeps until notified or `timeout`; a notification that came in while awake ends the

@@ -22,6 +22,7 @@ macro_rules! instance_columns {
          entered_at, state"
     };
 }
+pub(crate) use instance_columns;
 
 /// Nothing is inserted (and the transaction goes on) when the person already has a live
 /// instance with this journey and key.
@@ -316,7 +317,7 @@ pub(crate) fn move_journeys(
 }
 
 /// Decodes the columns of `instance_columns!`.
-fn instance_from_row(row: &Row) -> StoreResult<InstanceRow> {
+pub(crate) fn instance_from_row(row: &Row) -> StoreResult<InstanceRow> {
     let wake_at: Option<i64> = column(row, 7)?;
     let watch_until: Option<i64> = column(row, 8)?;
     let state: &str = column(row, 10)?;

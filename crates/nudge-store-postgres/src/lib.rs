@@ -21,8 +21,10 @@ mod migrations;
 mod objects;
 mod page;
 mod person_data;
+mod pending_messages;
 #[cfg(test)]
 mod plans;
+mod prefetched_instances;
 mod processing_tx;
 mod processor_reads;
 mod read;

@@ -123,6 +123,8 @@ fn every_statement_is_an_indexed_lookup() {
         .chain(suppressions::statements())
         .chain(documents::statements())
         .chain(journeys::statements())
+        .chain(crate::prefetched_instances::statements())
+        .chain(crate::pending_messages::statements())
         .chain(journey_records::statements())
         .chain(reserved_ids::statements())
         .chain(written_behind::statements())

@@ -19,8 +19,9 @@ use crate::definitions::backfill_params;
 use crate::errors::{column, corrupt};
 use crate::event_rows::to_json;
 use crate::segment_catalogue::as_limit;
+use crate::prefetched_instances::PrefetchedInstances;
 use crate::write_tx::PgWriteTx;
-use crate::{broadcasts, journey_records, journeys, processor_reads, read_ahead};
+use crate::{broadcasts, journeys, processor_reads, read_ahead};
 
 const SET_PROCESSED_OFFSET: &str = "INSERT INTO processed_offsets (workspace_id, \"offset\") \
      VALUES ($1, $2) ON CONFLICT (workspace_id) DO UPDATE SET \"offset\" = excluded.\"offset\"";
@@ -260,10 +261,12 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
     }
 
     fn insert_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<i64> {
+        self.forget_prefetched(ws, row.person);
         self.insert_instance_now_or_behind(ws, row)
     }
 
     fn update_instance(&mut self, ws: WorkspaceId, row: &InstanceRow) -> StoreResult<()> {
+        self.forget_prefetched(ws, row.person);
         self.write_instance(ws, row.id)?;
         journeys::update(self.tx, self.statements, ws, row)
     }
@@ -280,7 +283,29 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         now: Timestamp,
     ) -> StoreResult<Vec<InstanceRow>> {
         self.write_person_instances(ws, person)?;
+        if let Some(read) = self.prefetched.as_mut().and_then(|p| p.take(ws, person, now)) {
+            return Ok(read);
+        }
         journeys::person_instances(self.tx, self.statements, ws, person, now)
+    }
+
+    fn commit_lazily(&mut self) -> StoreResult<()> {
+        self.tx
+            .batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(crate::errors::pg)
+    }
+
+    fn prefetch_instances(
+        &mut self,
+        ws: WorkspaceId,
+        people: &[PersonKey],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        // What is written behind must be in the table the statement reads.
+        self.write_behind()?;
+        let read = PrefetchedInstances::read(self.tx, self.statements, ws, people, now)?;
+        self.prefetched = Some(read);
+        Ok(())
     }
 
     fn live_instance(
@@ -313,7 +338,7 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
     }
 
     fn enqueue_message(&mut self, ws: WorkspaceId, message: &OutboxMessage) -> StoreResult<bool> {
-        journey_records::enqueue(self.tx, self.statements, ws, message)
+        self.enqueue_now_or_behind(ws, message)
     }
 
     fn delivery_state(

@@ -13,6 +13,7 @@ use postgres::{Row, Transaction};
 
 use crate::errors::{column, pg};
 use crate::event_rows::{self, to_json};
+use crate::prefetched_instances::PrefetchedInstances;
 use crate::written_behind::WrittenBehind;
 use crate::{objects, person_data, read, suppressions, Statements};
 
@@ -81,6 +82,8 @@ pub(crate) struct PgWriteTx<'a, 'conn> {
     log_locks: Vec<WorkspaceId>,
     /// Journey rows recorded and not written yet.
     pub(crate) behind: WrittenBehind,
+    /// Instances read ahead for the people of a batch.
+    pub(crate) prefetched: Option<PrefetchedInstances>,
 }
 
 impl<'a, 'conn> PgWriteTx<'a, 'conn> {
@@ -90,6 +93,7 @@ impl<'a, 'conn> PgWriteTx<'a, 'conn> {
             statements,
             log_locks: Vec::new(),
             behind: WrittenBehind::default(),
+            prefetched: None,
         }
     }
 

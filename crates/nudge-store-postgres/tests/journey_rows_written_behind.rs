@@ -296,6 +296,43 @@ fn instance_ids_keep_the_order_instances_were_inserted_in() {
 }
 
 #[test]
+fn ids_keep_their_order_when_one_table_needs_more_than_the_other() {
+    let Some((store, ws)) = store() else {
+        return;
+    };
+    let ana = person(&store, ws, "ana");
+    // Many entries before the first instance, then many instances: each table's ids run out
+    // at a different moment.
+    let (entries, instances) = write(&store, |tx| {
+        let entries = (0..40)
+            .map(|n| tx.record_journey_event(ws, &entry(ana, "", "entered", n)))
+            .collect::<StoreResult<Vec<i64>>>()?;
+        let instances = (0..100)
+            .map(|_| tx.insert_instance(ws, &finished(ana, None)))
+            .collect::<StoreResult<Vec<i64>>>()?;
+        Ok((entries, instances))
+    });
+    for ids in [&entries, &instances] {
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    }
+    let stored: Vec<i64> = store
+        .journey_events(ws, 0, 1_000)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(stored, entries);
+    let mut stored: Vec<i64> = store
+        .person_instances_view(ws, ana)
+        .unwrap()
+        .iter()
+        .map(|row| row.id)
+        .collect();
+    stored.reverse();
+    assert_eq!(stored, instances);
+}
+
+#[test]
 fn a_deletion_takes_the_finished_instances_recorded_before_it() {
     let Some((store, ws)) = store() else {
         return;

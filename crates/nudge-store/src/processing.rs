@@ -228,6 +228,15 @@ pub struct DueCheck {
 /// The processor's work inside one write transaction. Every call is an indexed read or write
 /// of one person's rows (or one page), never a scan.
 pub trait ProcessingTx {
+    /// Lets this transaction commit without waiting for its changes to reach the disk. Only
+    /// for transactions that write nothing but what the log's entries and the clock derive,
+    /// which the processor derives again when a crash loses them (the processed offset goes
+    /// with them). Nothing derived can leave the store without a later transaction that does
+    /// wait (a delivery is claimed by one), and waiting makes everything committed before it
+    /// durable too. Does nothing by default.
+    fn commit_lazily(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
     /// How far the processor has got through the workspace's log (0 before anything).
     fn processed_offset(&mut self, ws: WorkspaceId) -> StoreResult<i64>;
     fn set_processed_offset(&mut self, ws: WorkspaceId, offset: i64) -> StoreResult<()>;
@@ -355,6 +364,19 @@ pub trait ProcessingTx {
         person: PersonKey,
         now: Timestamp,
     ) -> StoreResult<Vec<InstanceRow>>;
+    /// Says that [`person_instances`](Self::person_instances) will be asked for each of
+    /// `people` at `now` later in this transaction, so a backend for which a statement is a
+    /// round trip can read them all in one. The answers stay what a read at that moment would
+    /// give. Does nothing by default.
+    fn prefetch_instances(
+        &mut self,
+        ws: WorkspaceId,
+        people: &[PersonKey],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let _ = (ws, people, now);
+        Ok(())
+    }
     /// The active instance of this journey, person and key.
     fn live_instance(
         &mut self,

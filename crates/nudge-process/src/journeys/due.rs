@@ -31,6 +31,8 @@ pub fn process_due_instances(
     }
     let mut fired = 0;
     store.write(&mut |tx| {
+        // Derived state only: a crash makes the processor derive it again.
+        tx.commit_lazily()?;
         fired = 0;
         let mut by_person: BTreeMap<(WorkspaceId, PersonKey), Vec<(i64, Timestamp)>> =
             BTreeMap::new();
