@@ -18,8 +18,8 @@ use nudge_store::{
 use crate::definitions::backfill_params;
 use crate::errors::{column, corrupt};
 use crate::event_rows::to_json;
-use crate::segment_catalogue::as_limit;
 use crate::prefetched_instances::PrefetchedInstances;
+use crate::segment_catalogue::as_limit;
 use crate::write_tx::PgWriteTx;
 use crate::{broadcasts, journeys, processor_reads, read_ahead};
 
@@ -283,7 +283,11 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         now: Timestamp,
     ) -> StoreResult<Vec<InstanceRow>> {
         self.write_person_instances(ws, person)?;
-        if let Some(read) = self.prefetched.as_mut().and_then(|p| p.take(ws, person, now)) {
+        if let Some(read) = self
+            .prefetched
+            .as_mut()
+            .and_then(|p| p.take(ws, person, now))
+        {
             return Ok(read);
         }
         journeys::person_instances(self.tx, self.statements, ws, person, now)
@@ -346,6 +350,7 @@ impl ProcessingTx for PgWriteTx<'_, '_> {
         ws: WorkspaceId,
         message_id: &str,
     ) -> StoreResult<Option<DeliveryState>> {
+        self.write_message(ws, message_id)?;
         let Some(row) = self.query_opt(DELIVERY_STATE, &[&ws.0, &message_id])? else {
             return Ok(None);
         };

@@ -2,7 +2,8 @@
 //! caller sees: instances read ahead for a batch answer `person_instances` as a read at that
 //! moment would, also after the transaction wrote one of them; the messages of instances a
 //! transaction started are written behind, and reach the outbox in the order they were
-//! queued, each id once, mixed with messages inserted at once.
+//! queued, each id once, mixed with messages inserted at once, and their delivery state can
+//! be read in the transaction that queued them.
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
@@ -149,7 +150,9 @@ fn messages_of_started_instances_reach_the_outbox_in_order_each_once() {
         return;
     };
     let ana = person(&store, ws, "ana");
-    let old = write(&store, |tx| tx.insert_instance(ws, &instance(ana, "old", true)));
+    let old = write(&store, |tx| {
+        tx.insert_instance(ws, &instance(ana, "old", true))
+    });
     write(&store, |tx| {
         tx.enqueue_message(ws, &message(ana, old, "m-old-1"))?;
         Ok(())
@@ -170,7 +173,10 @@ fn messages_of_started_instances_reach_the_outbox_in_order_each_once() {
     });
     assert_eq!(queued, [true, true, false, false, true, true]);
     let stored = store.outbox(ws, 0, 100).unwrap();
-    let ids: Vec<&str> = stored.iter().map(|m| m.message.message_id.as_str()).collect();
+    let ids: Vec<&str> = stored
+        .iter()
+        .map(|m| m.message.message_id.as_str())
+        .collect();
     assert_eq!(ids, ["m-old-1", "m-1", "m-2", "m-old-2", "m-3"]);
     let body_of_m1 = &stored[1].message;
     assert_eq!(body_of_m1, &message(ana, body_of_m1.instance, "m-1"));
@@ -185,8 +191,24 @@ fn messages_written_behind_go_with_a_transaction_that_fails() {
     let failed = store.write(&mut |tx| {
         let fresh = tx.insert_instance(ws, &instance(ana, "new", false))?;
         tx.enqueue_message(ws, &message(ana, fresh, "m-1"))?;
-        Err(nudge_store::StoreError::Backend("the caller gives up".into()))
+        Err(nudge_store::StoreError::Backend(
+            "the caller gives up".into(),
+        ))
     });
     assert!(failed.is_err());
     assert!(store.outbox(ws, 0, 100).unwrap().is_empty());
+}
+
+#[test]
+fn a_message_written_behind_has_its_delivery_state_in_the_same_transaction() {
+    let Some((store, ws)) = store() else {
+        return;
+    };
+    let ana = person(&store, ws, "ana");
+    let state = write(&store, |tx| {
+        let fresh = tx.insert_instance(ws, &instance(ana, "new", false))?;
+        tx.enqueue_message(ws, &message(ana, fresh, "m-1"))?;
+        tx.delivery_state(ws, "m-1")
+    });
+    assert_eq!(state, Some(nudge_store::DeliveryState::Queued));
 }
