@@ -20,8 +20,8 @@ mod marks;
 mod migrations;
 mod objects;
 mod page;
-mod person_data;
 mod pending_messages;
+mod person_data;
 #[cfg(test)]
 mod plans;
 mod prefetched_instances;

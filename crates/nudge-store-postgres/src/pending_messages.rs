@@ -101,10 +101,7 @@ impl PendingMessages {
         let subjects: Vec<Option<&str>> =
             pending.iter().map(|(_, m)| m.subject.as_deref()).collect();
         let bodies: Vec<&str> = pending.iter().map(|(_, m)| m.body.as_str()).collect();
-        let created: Vec<i64> = pending
-            .iter()
-            .map(|(_, m)| m.created_at.millis())
-            .collect();
+        let created: Vec<i64> = pending.iter().map(|(_, m)| m.created_at.millis()).collect();
         let params: [&(dyn ToSql + Sync); 12] = [
             &workspaces,
             &ids,

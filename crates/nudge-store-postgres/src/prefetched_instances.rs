@@ -12,7 +12,7 @@ use nudge_store::{InstanceRow, StoreResult};
 use postgres::types::ToSql;
 use postgres::GenericClient;
 
-use crate::journeys::{instance_from_row, instance_columns};
+use crate::journeys::{instance_columns, instance_from_row};
 use crate::Statements;
 
 /// The people's active instances and the finished ones still watched at `$3`, by person
