@@ -6,13 +6,15 @@
 //! `journey_outbox_open` index on `COALESCE(due_at, created_at)`, never by a scan (the plan
 //! test below checks every statement).
 
+mod recheck;
+
 use std::collections::{BTreeMap, HashSet};
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
     update_metric, Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate,
     FinishedDelivery, InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery,
-    StoreResult,
+    RecheckQuery, RecheckReads, StoreResult,
 };
 use postgres::types::ToSql;
 use postgres::Row;
@@ -21,7 +23,7 @@ use crate::errors::{column, corrupt, pg};
 use crate::event_rows::to_json;
 use crate::reporting_webhooks::stream::{self, DeliveryChange};
 use crate::segment_catalogue::as_limit;
-use crate::{journeys, PostgresStore, Statements};
+use crate::{PostgresStore, Statements};
 
 /// The columns `delivery_from_row` decodes, in its order. A NULL `updated_at` is a message
 /// nothing has changed since it was queued.
@@ -217,8 +219,15 @@ impl Deliveries for PostgresStore {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    fn instance(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>> {
-        self.with_conn(|c, s| journeys::instance(c, s, ws, id))
+    fn instances(&self, ws: WorkspaceId, ids: &[i64]) -> StoreResult<Vec<InstanceRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_conn(|c, s| recheck::instances(c, s, ws, ids))
+    }
+
+    fn recheck_reads(&self, ws: WorkspaceId, query: &RecheckQuery) -> StoreResult<RecheckReads> {
+        self.snapshot(|tx, s| recheck::recheck_reads(tx, s, ws, query))
     }
 
     fn log_head(&self, ws: WorkspaceId) -> StoreResult<i64> {

@@ -4,13 +4,15 @@
 //! through the partial `journey_outbox_open` index on `coalesce(due_at, created_at)`, never by
 //! a scan (the plan test below checks every statement).
 
+mod recheck;
+
 use std::collections::BTreeMap;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
     update_metric, Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate,
     FinishedDelivery, InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery,
-    StoreResult,
+    RecheckQuery, RecheckReads, StoreResult,
 };
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
@@ -18,7 +20,7 @@ use crate::codec::{from_json, millis, to_json};
 use crate::errors::{corrupt, from_sqlite};
 use crate::read::limit;
 use crate::reporting_webhooks::stream::{self, DeliveryChange};
-use crate::{journeys, SqliteStore};
+use crate::SqliteStore;
 
 /// The columns [`DeliveryColumns`] reads, in its order. A NULL `updated_at` is a message
 /// nothing has changed since it was queued.
@@ -120,8 +122,15 @@ impl Deliveries for SqliteStore {
         self.with_reader(|conn| list(conn, ws, query))
     }
 
-    fn instance(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>> {
-        self.with_reader(|conn| journeys::instance(conn, ws, id))
+    fn instances(&self, ws: WorkspaceId, ids: &[i64]) -> StoreResult<Vec<InstanceRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_snapshot(|conn| recheck::instances(conn, ws, ids))
+    }
+
+    fn recheck_reads(&self, ws: WorkspaceId, query: &RecheckQuery) -> StoreResult<RecheckReads> {
+        self.with_snapshot(|conn| recheck::recheck_reads(conn, ws, query))
     }
 
     fn log_head(&self, ws: WorkspaceId) -> StoreResult<i64> {

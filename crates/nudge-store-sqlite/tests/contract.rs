@@ -332,8 +332,15 @@ impl Deliveries for TempSqlite {
     fn deliveries(&self, ws: WorkspaceId, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
         self.store.deliveries(ws, query)
     }
-    fn instance(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>> {
-        self.store.instance(ws, id)
+    fn instances(&self, ws: WorkspaceId, ids: &[i64]) -> StoreResult<Vec<InstanceRow>> {
+        self.store.instances(ws, ids)
+    }
+    fn recheck_reads(
+        &self,
+        ws: WorkspaceId,
+        query: &nudge_store::RecheckQuery,
+    ) -> StoreResult<nudge_store::RecheckReads> {
+        self.store.recheck_reads(ws, query)
     }
     fn log_head(&self, ws: WorkspaceId) -> StoreResult<i64> {
         self.store.log_head(ws)

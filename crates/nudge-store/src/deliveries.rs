@@ -3,6 +3,10 @@
 //! happened; the App API and `nudge outbox tail` read it. Plain data and the [`Deliveries`]
 //! trait; the backends implement it.
 
+mod recheck;
+
+pub use recheck::*;
+
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
@@ -261,8 +265,14 @@ pub trait Deliveries {
     /// The workspace's deliveries matching `query`, by id.
     fn deliveries(&self, ws: WorkspaceId, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
 
-    /// One journey instance by id, active or not (the worker re-checks it before a send).
-    fn instance(&self, ws: WorkspaceId, id: i64) -> StoreResult<Option<InstanceRow>>;
+    /// The journey instances with these ids, active or not, in one read, by id; an id with
+    /// no instance in the workspace is left out. The worker re-checks a claimed batch's
+    /// instances with it.
+    fn instances(&self, ws: WorkspaceId, ids: &[i64]) -> StoreResult<Vec<InstanceRow>>;
+
+    /// Everything `query` names, in one read snapshot: what the worker's re-check of a claimed
+    /// batch looks at besides the instances.
+    fn recheck_reads(&self, ws: WorkspaceId, query: &RecheckQuery) -> StoreResult<RecheckReads>;
 
     /// The greatest offset in the workspace's log (0 when it is empty): a worker waits for the
     /// processor to reach it, so every event acknowledged before a send is seen by the

@@ -1,15 +1,15 @@
-//! One attempt at one claimed delivery: the re-check (consent, suppression, quiet hours, the
-//! frequency cap), the channel of the delivery's workspace (see [`ChannelRegistry`]; the
-//! outbox when none is configured), the circuit breaker, the send, and the update to record:
-//! sent, skipped, failed, undeliverable, or queued again for a retry or until a limit lets it
-//! go.
+//! One attempt at one claimed delivery, once the batch's re-check has given its verdict: the
+//! update a verdict that sends nothing leads to; else the channel of the delivery's workspace
+//! (see [`ChannelRegistry`]; the outbox when none is configured), the circuit breaker, the
+//! send, and the update to record: sent, skipped, failed, undeliverable, or queued again for a
+//! retry or until a limit lets it go.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use nudge_core::{Clock, Identifier, IdentifierKind, Operation};
 use nudge_ingest::Ingestor;
-use nudge_store::{Delivery, DeliveryUpdate, FinishedDelivery, PersonView, Store};
+use nudge_store::{Delivery, DeliveryUpdate, FinishedDelivery, PersonView, StoreResult};
 
 use super::outgoing::{mapped_attributes, outgoing_messages};
 use super::policy::UnsubscribeLinks;
@@ -26,7 +26,6 @@ pub const DELIVERY_SOURCE: &str = "delivery";
 const STORE_RETRY: Duration = Duration::from_secs(5);
 
 pub(super) struct Attempt {
-    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     channels: Arc<ChannelRegistry>,
     ingestor: Option<Ingestor>,
@@ -39,14 +38,12 @@ pub(super) struct Attempt {
 
 impl Attempt {
     pub(super) fn new(
-        store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         channels: Arc<ChannelRegistry>,
         ingestor: Option<Ingestor>,
         config: &WorkerConfig,
     ) -> Self {
         Self {
-            store,
             clock,
             channels,
             ingestor,
@@ -58,48 +55,48 @@ impl Attempt {
         }
     }
 
-    pub(super) async fn run(self: Arc<Self>, delivery: Delivery) -> FinishedDelivery {
-        let update = self.update_for(&delivery).await;
+    /// The re-check the loop runs on each claimed batch before its sends start.
+    pub(super) fn recheck(&self) -> &Recheck {
+        &self.recheck
+    }
+
+    /// What the re-check's verdict leads to: the person to send to, or the update to record
+    /// at once (a skip, a deferral, an undeliverable message, or a retry when the store could
+    /// not be read).
+    pub(super) fn verdict(
+        &self,
+        verdict: StoreResult<Verdict>,
+    ) -> Result<Arc<PersonView>, DeliveryUpdate> {
+        match verdict {
+            Ok(Verdict::Send(person)) => Ok(person),
+            Ok(Verdict::Skip { code, detail }) => Err(DeliveryUpdate::Skipped {
+                reason: format!("{code}: {detail}"),
+            }),
+            Ok(Verdict::Defer { until, reason }) => {
+                Err(DeliveryUpdate::Retry { at: until, reason })
+            }
+            Ok(Verdict::Undeliverable { reason }) => Err(DeliveryUpdate::Undeliverable { reason }),
+            Err(e) => Err(self.store_trouble(e.to_string())),
+        }
+    }
+
+    /// Sends a delivery the re-check let through to `person` and gives the update to record.
+    pub(super) async fn run(
+        self: Arc<Self>,
+        delivery: Delivery,
+        person: Arc<PersonView>,
+    ) -> FinishedDelivery {
+        let update = self.send(&delivery, &person).await;
+        if !matches!(update, DeliveryUpdate::Sent { .. }) {
+            // What did not go out does not count toward the frequency cap.
+            self.recheck.not_sent(&delivery, person.state.key);
+        }
         FinishedDelivery {
             ws: delivery.ws,
             id: delivery.id,
             attempts: delivery.attempts,
             update,
         }
-    }
-
-    async fn update_for(self: &Arc<Self>, delivery: &Delivery) -> DeliveryUpdate {
-        let verdict = {
-            let this = self.clone();
-            let claimed = delivery.clone();
-            let now = self.clock.now();
-            tokio::task::spawn_blocking(move || {
-                this.recheck.verdict(this.store.as_ref(), &claimed, now)
-            })
-            .await
-        };
-        let person = match verdict {
-            Ok(Ok(Verdict::Send(person))) => person,
-            Ok(Ok(Verdict::Skip { code, detail })) => {
-                return DeliveryUpdate::Skipped {
-                    reason: format!("{code}: {detail}"),
-                }
-            }
-            Ok(Ok(Verdict::Defer { until, reason })) => {
-                return DeliveryUpdate::Retry { at: until, reason }
-            }
-            Ok(Ok(Verdict::Undeliverable { reason })) => {
-                return DeliveryUpdate::Undeliverable { reason }
-            }
-            Ok(Err(e)) => return self.store_trouble(e.to_string()),
-            Err(e) => return self.store_trouble(e.to_string()),
-        };
-        let update = self.send(delivery, &person).await;
-        if !matches!(update, DeliveryUpdate::Sent { .. }) {
-            // What did not go out does not count toward the frequency cap.
-            self.recheck.not_sent(delivery, person.state.key);
-        }
-        update
     }
 
     /// Hands a delivery the re-check let through to its channel.

@@ -1,14 +1,18 @@
-//! The delivery worker: claims what the ledger has due, re-checks each message, hands it to
-//! its channel and records the outcome. It first waits for the log processor to reach the log's
-//! head, so every event acknowledged before a claim (the purchase, the unsubscribe) has been
-//! seen by the re-check. Sends run concurrently up to a limit; outcomes are recorded in
-//! batches as they complete. A claim that its worker never finishes (a crash) runs out and is
-//! claimed again, with the same delivery id as the provider's idempotency key.
+//! The delivery worker: claims what the ledger has due, re-checks each claimed batch, hands
+//! each message the re-check lets through to its channel and records the outcomes. Before a
+//! claim it waits for the log processor to reach the log's head, so every event acknowledged
+//! before the claim (the purchase, the unsubscribe) has been seen by the re-check. A batch is
+//! re-checked with a few reads for all of it, right after its claim; each send then runs as a
+//! task of its own, up to a limit in flight; outcomes are recorded in batches, one transaction
+//! for all that completed while the previous batch was written. A claim that its worker never
+//! finishes (a crash) runs out and is claimed again, with the same delivery id as the
+//! provider's idempotency key.
 
 mod attempt;
 mod bell;
 mod caps;
 mod consent;
+mod exits;
 mod log_wait;
 mod outgoing;
 mod policy;
@@ -27,18 +31,16 @@ pub use retry::{BreakerPolicy, CircuitBreaker, RetryPolicy};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{FuturesUnordered, StreamExt};
-use futures::FutureExt;
 use nudge_core::{Clock, Timestamp};
 use nudge_ingest::Ingestor;
 use nudge_store::{FinishedDelivery, Store, StoreError, StoreResult};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::ChannelsConfig;
 use crate::workspace_channels::ChannelRegistry;
 use attempt::Attempt;
 use bell::Bell;
-use log_wait::processor_derives;
+use log_wait::LogWait;
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -129,13 +131,13 @@ impl DeliveryWorker {
         ));
         let looper = Loop {
             attempt: Arc::new(Attempt::new(
-                self.store.clone(),
                 self.clock.clone(),
                 channels.clone(),
                 self.ingestor,
                 &self.config,
             )),
             channels,
+            log_wait: Arc::default(),
             store: self.store,
             clock: self.clock,
             config: self.config,
@@ -154,131 +156,170 @@ struct Loop {
     config: WorkerConfig,
     attempt: Arc<Attempt>,
     channels: Arc<ChannelRegistry>,
+    log_wait: Arc<LogWait>,
     bell: Arc<Bell>,
 }
 
+/// The outcomes being written, at most one batch at a time.
+type Recording = Option<JoinHandle<()>>;
+
 impl Loop {
     async fn run(self) {
-        let mut in_flight = FuturesUnordered::new();
+        let mut in_flight: JoinSet<FinishedDelivery> = JoinSet::new();
         let mut done: Vec<FinishedDelivery> = Vec::new();
+        let mut recording: Recording = None;
+        // Claims wait for room for a whole batch while sends are in flight, so a busy worker
+        // claims (and re-checks) full batches rather than a few deliveries at a time.
+        let whole_batch = self.config.batch.min(self.config.concurrency).max(1);
         loop {
-            while let Some(Some(finished)) = in_flight.next().now_or_never() {
-                done.push(finished);
+            while let Some(joined) = in_flight.try_join_next() {
+                collect(joined, &mut done);
             }
-            if !done.is_empty() {
-                if let Err(e) = self.finish(std::mem::take(&mut done)).await {
-                    // The claims run out and the deliveries are claimed again.
-                    tracing::warn!(error = %e, "recording delivery outcomes failed");
-                }
+            if recording.as_ref().is_some_and(JoinHandle::is_finished) {
+                recorded(&mut recording).await;
+            }
+            if recording.is_none() && !done.is_empty() {
+                recording = Some(self.record(std::mem::take(&mut done)));
             }
             let Some(round) = self.bell.begin_round() else {
                 break;
             };
-            // Before the claim: what is claimed next goes out through the channels in force.
-            let channels = self.channels.clone();
-            if let Err(e) = self.blocking(move |_| channels.refresh()).await {
-                tracing::warn!(error = %e, "reading the channel definitions failed");
-            }
             let room = self.config.concurrency.saturating_sub(in_flight.len());
-            let wanted = room.min(self.config.batch);
-            let claimed = match self.claim(wanted).await {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed; retrying");
-                    self.pause(self.config.idle_wait).await;
+            let mut sleep = self.config.idle_wait;
+            if room >= whole_batch || in_flight.is_empty() {
+                let wanted = room.min(self.config.batch);
+                let claimed = match self.claim(wanted, &mut in_flight, &mut done).await {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+                        self.pause(self.config.idle_wait).await;
+                        continue;
+                    }
+                };
+                if in_flight.is_empty() && done.is_empty() && recording.is_none() {
+                    self.bell.idle_after(round);
+                }
+                // Updates to record go at once unless a batch is being written: then the wait
+                // below ends when it is.
+                if (wanted > 0 && claimed == wanted) || (!done.is_empty() && recording.is_none()) {
                     continue;
                 }
-            };
-            let full_batch = wanted > 0 && claimed.len() == wanted;
-            for delivery in claimed {
-                let attempt = self.attempt.clone();
-                in_flight.push(async move { attempt.run(delivery).await }.boxed());
+                sleep = self.until_next_due().await;
             }
-            if in_flight.is_empty() {
-                self.bell.idle_after(round);
-            }
-            if full_batch {
-                continue;
-            }
-            let sleep = self.until_next_due().await;
             tokio::select! {
-                Some(finished) = in_flight.next(), if !in_flight.is_empty() => done.push(finished),
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    collect(joined, &mut done);
+                }
+                _ = recorded(&mut recording), if recording.is_some() => {}
                 _ = self.bell.rung() => {}
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
         // Stopped: what is in flight finishes and is recorded.
-        while let Some(finished) = in_flight.next().await {
-            done.push(finished);
+        while let Some(joined) = in_flight.join_next().await {
+            collect(joined, &mut done);
         }
-        if let Err(e) = self.finish(done).await {
-            tracing::warn!(error = %e, "recording delivery outcomes at shutdown failed");
+        recorded(&mut recording).await;
+        if !done.is_empty() {
+            recording = Some(self.record(done));
+            recorded(&mut recording).await;
         }
     }
 
-    /// Waits for the processor to reach the head each workspace's log had when the round
-    /// began, then claims up to `wanted` due deliveries.
-    async fn claim(&self, wanted: usize) -> StoreResult<Vec<nudge_store::Delivery>> {
-        if wanted == 0 {
-            return Ok(Vec::new());
-        }
-        let heads = self
-            .blocking(|store| {
-                let mut heads = Vec::new();
-                for workspace in store.workspaces()? {
-                    heads.push((workspace.id, store.log_head(workspace.id)?));
-                }
-                Ok(heads)
-            })
-            .await?;
-        for (ws, head) in heads {
-            let mut derives = None;
-            while self.blocking(move |s| s.processed_offset(ws)).await? < head {
-                if derives.is_none() {
-                    derives = Some(self.blocking(move |s| processor_derives(s, ws)).await?);
-                }
-                if derives == Some(false) {
-                    break;
-                }
-                if self.bell.begin_round().is_none() {
-                    return Ok(Vec::new());
-                }
-                // The processor's progress rings the bell; the timeout is a backstop.
-                tokio::select! {
-                    _ = self.bell.rung() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                }
-            }
+    /// Waits for the processor (see [`log_wait`]), claims up to `wanted` due deliveries,
+    /// re-checks them together and starts a send for each the re-check lets through; the
+    /// others' updates go to `done`. How many were claimed.
+    async fn claim(
+        &self,
+        wanted: usize,
+        in_flight: &mut JoinSet<FinishedDelivery>,
+        done: &mut Vec<FinishedDelivery>,
+    ) -> StoreResult<usize> {
+        if wanted == 0 || !self.wait_for_processor().await? {
+            return Ok(0);
         }
         let now = self.clock.now();
         let until = now.plus_millis(millis(self.config.claim_for));
-        self.blocking(move |s| s.claim_deliveries(now, until, wanted))
-            .await
-    }
-
-    async fn finish(&self, done: Vec<FinishedDelivery>) -> StoreResult<()> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        let kept = self
-            .blocking(move |s| {
-                let kept = s.finish_deliveries(&done, now)?;
-                Ok((done, kept))
+        let (attempt, clock) = (self.attempt.clone(), self.clock.clone());
+        let checked = self
+            .blocking(move |store| {
+                let claimed = store.claim_deliveries(now, until, wanted)?;
+                if claimed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let now = clock.now();
+                let verdicts = attempt.recheck().verdicts(store, &claimed, now);
+                Ok(claimed.into_iter().zip(verdicts).collect::<Vec<_>>())
             })
             .await?;
-        let (done, kept) = kept;
-        for (finished, kept) in done.iter().zip(kept) {
-            if kept {
-                attempt::count(finished);
-            } else {
-                tracing::warn!(
-                    delivery = finished.id,
-                    "a delivery's claim ran out before its outcome was recorded"
-                );
+        let claimed = checked.len();
+        for (delivery, verdict) in checked {
+            match self.attempt.verdict(verdict) {
+                Ok(person) => {
+                    let attempt = self.attempt.clone();
+                    in_flight.spawn(attempt.run(delivery, person));
+                }
+                Err(update) => done.push(FinishedDelivery {
+                    ws: delivery.ws,
+                    id: delivery.id,
+                    attempts: delivery.attempts,
+                    update,
+                }),
             }
         }
-        Ok(())
+        Ok(claimed)
+    }
+
+    /// Reads the channel definitions in force (what is claimed next goes out through them),
+    /// then waits until the processor has reached the head each workspace's log has now;
+    /// `false` when the worker was stopped meanwhile.
+    async fn wait_for_processor(&self) -> StoreResult<bool> {
+        let channels = self.channels.clone();
+        let log_wait = self.log_wait.clone();
+        let mut behind = self
+            .blocking(move |store| {
+                if let Err(e) = channels.refresh() {
+                    tracing::warn!(error = %e, "reading the channel definitions failed");
+                }
+                log_wait.behind(store)
+            })
+            .await?;
+        while !behind.is_empty() {
+            if self.bell.begin_round().is_none() {
+                return Ok(false);
+            }
+            // The processor's progress rings the bell; the timeout is a backstop.
+            tokio::select! {
+                _ = self.bell.rung() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+            behind = self
+                .blocking(move |store| log_wait::still_behind(store, behind))
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Starts writing `done` in one transaction, on a blocking thread, while the loop goes on.
+    fn record(&self, done: Vec<FinishedDelivery>) -> JoinHandle<()> {
+        let store = self.store.clone();
+        let now = self.clock.now();
+        tokio::task::spawn_blocking(move || match store.finish_deliveries(&done, now) {
+            Ok(kept) => {
+                for (finished, kept) in done.iter().zip(kept) {
+                    if kept {
+                        attempt::count(finished);
+                    } else {
+                        tracing::warn!(
+                            delivery = finished.id,
+                            "a delivery's claim ran out before its outcome was recorded"
+                        );
+                    }
+                }
+            }
+            // The claims run out and the deliveries are claimed again.
+            Err(e) => tracing::warn!(error = %e, "recording delivery outcomes failed"),
+        })
     }
 
     /// How long to sleep before looking at the ledger again: until its next due delivery, at
@@ -310,6 +351,27 @@ impl Loop {
             .await
             .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
+}
+
+/// Keeps a finished send's update; a send that panicked keeps its claim until it runs out.
+fn collect(
+    joined: Result<FinishedDelivery, tokio::task::JoinError>,
+    done: &mut Vec<FinishedDelivery>,
+) {
+    match joined {
+        Ok(finished) => done.push(finished),
+        Err(e) => tracing::error!(error = %e, "a delivery attempt failed"),
+    }
+}
+
+/// Waits for the outcomes being written, if any.
+async fn recorded(recording: &mut Recording) {
+    if let Some(handle) = recording.as_mut() {
+        if let Err(e) = handle.await {
+            tracing::error!(error = %e, "recording delivery outcomes failed");
+        }
+    }
+    *recording = None;
 }
 
 pub(crate) fn millis(duration: Duration) -> i64 {

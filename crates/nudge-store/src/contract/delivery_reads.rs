@@ -1,10 +1,10 @@
 //! Contract checks for reading the delivery ledger: a delivery by its id, per workspace; the
-//! workspace's deliveries by id with each filter; and the two reads a delivery worker
-//! re-checks with (an instance by id, the head of a workspace's log).
+//! workspace's deliveries by id with each filter; and the head of a workspace's log, which a
+//! delivery worker waits for the processor to reach (its re-check reads are in
+//! [`deliveries_recheck`](super::deliveries_recheck)).
 
 use super::deliveries::{claim, enqueue, failed, finish, ids, queued_message, read, sent};
 use super::journey_records::message;
-use super::journeys::{finished, insert, live};
 use super::{at, person, workspace, write};
 use crate::{DeliveryQuery, DeliveryState, LogEntry, OutboxMessage, Store};
 use nudge_core::{ObjectRef, Operation};
@@ -314,33 +314,4 @@ pub fn log_head_is_the_last_offset_of_the_workspace(store: &dyn Store) {
     assert_eq!(store.log_head(lumen).unwrap(), ours[2]);
     let later = write(store, |tx| tx.append_log(lumen, &log_entry(5)));
     assert_eq!(store.log_head(lumen).unwrap(), later);
-}
-
-pub fn instance_is_read_by_id_active_or_finished(store: &dyn Store) {
-    let lumen = workspace(store, "lumen");
-    let ember = workspace(store, "ember");
-    let ana = person(store, lumen, "ana");
-    let rows = insert(
-        store,
-        lumen,
-        &[live("cart", ana, "k1"), live("browse", ana, "k2")],
-    );
-    assert_eq!(
-        store.instance(lumen, rows[0].id).unwrap(),
-        Some(rows[0].clone())
-    );
-    assert_eq!(
-        store.instance(lumen, rows[1].id).unwrap(),
-        Some(rows[1].clone())
-    );
-    let done = finished(rows[0].clone(), Some(5_000));
-    write(store, |tx| tx.update_instance(lumen, &done));
-    assert_eq!(store.instance(lumen, done.id).unwrap(), Some(done.clone()));
-    assert_eq!(
-        store.instance(ember, done.id).unwrap(),
-        None,
-        "per workspace"
-    );
-    let unknown = rows[0].id.max(rows[1].id) + 1;
-    assert_eq!(store.instance(lumen, unknown).unwrap(), None);
 }

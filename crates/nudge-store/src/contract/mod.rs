@@ -10,6 +10,7 @@ mod computed_definitions;
 mod deliveries;
 mod delivery_outcomes;
 mod delivery_reads;
+mod deliveries_recheck;
 mod derived;
 mod devices;
 mod documents;
@@ -42,6 +43,7 @@ pub use computed_definitions::*;
 pub use deliveries::*;
 pub use delivery_outcomes::*;
 pub use delivery_reads::*;
+pub use deliveries_recheck::*;
 pub use derived::*;
 pub use devices::*;
 pub use documents::*;
@@ -187,7 +189,8 @@ macro_rules! contract_tests {
             deliveries_are_listed_by_id_with_each_filter,
             concurrent_claimers_never_share_a_delivery,
             log_head_is_the_last_offset_of_the_workspace,
-            instance_is_read_by_id_active_or_finished,
+            instances_are_read_by_id_in_one_call_active_or_finished,
+            recheck_reads_answer_each_read_as_the_single_reads_do,
             suppressions_are_added_once_read_listed_and_removed,
             a_bounce_marks_the_delivery_and_suppresses_its_address,
             metrics_move_deliveries_forward_and_leave_notes,
