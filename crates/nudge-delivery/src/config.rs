@@ -5,7 +5,7 @@
 //!
 //! | channel | required | optional |
 //! | --- | --- | --- |
-//! | email | `NUDGE_SMTP_URL`, `NUDGE_EMAIL_FROM` | `NUDGE_SMTP_MAX_CONNECTIONS` (16), `NUDGE_SMTP_TIMEOUT_SECS` (10) |
+//! | email | `NUDGE_SMTP_URL`, `NUDGE_EMAIL_FROM` | `NUDGE_SMTP_MAX_CONNECTIONS` (16), `NUDGE_SMTP_TIMEOUT_SECS` (10), `NUDGE_SMTP_CA_FILE` (PEM) |
 //! | sms | `NUDGE_TWILIO_ACCOUNT_SID`, `NUDGE_TWILIO_AUTH_TOKEN`, `NUDGE_TWILIO_FROM` | `NUDGE_TWILIO_BASE_URL`, `NUDGE_TWILIO_TIMEOUT_SECS` (10) |
 //! | push | `NUDGE_FCM_CREDENTIALS_FILE` | `NUDGE_FCM_BASE_URL`, `NUDGE_FCM_TIMEOUT_SECS` (10) |
 //! | webhook | | `NUDGE_WEBHOOK_SECRET`, `NUDGE_WEBHOOK_TIMEOUT_SECS` (10) |
@@ -101,6 +101,7 @@ impl ChannelsConfig {
                     let variable = match error {
                         EmailSetupError::InvalidUrl(_) => "NUDGE_SMTP_URL",
                         EmailSetupError::InvalidFrom(_) => "NUDGE_EMAIL_FROM",
+                        EmailSetupError::InvalidCa(_) => "NUDGE_SMTP_CA_FILE",
                     };
                     invalid(variable, error.to_string())
                 })?;
@@ -187,6 +188,7 @@ impl ChannelsConfig {
                 "from": e.from,
                 "max_connections": e.max_connections,
                 "timeout_secs": seconds(e.timeout),
+                "private_ca": e.ca_pem.is_some(),
             })),
             "sms": self.sms.as_ref().map(|s| json!({
                 "base_url": s.base_url,
@@ -217,6 +219,7 @@ fn email_settings(vars: &Vars<'_>) -> Result<Option<EmailSettings>, ConfigError>
         "NUDGE_EMAIL_FROM",
         "NUDGE_SMTP_MAX_CONNECTIONS",
         "NUDGE_SMTP_TIMEOUT_SECS",
+        "NUDGE_SMTP_CA_FILE",
     ];
     let Some(present) = vars.first_present(&group) else {
         return Ok(None);
@@ -243,11 +246,22 @@ fn email_settings(vars: &Vars<'_>) -> Result<Option<EmailSettings>, ConfigError>
                 )
             })?,
     };
+    // A CA certificate is public: the file is read as it is, with no `_FILE` indirection.
+    let ca_pem = match vars.get("NUDGE_SMTP_CA_FILE") {
+        None => None,
+        Some(path) => Some(std::fs::read_to_string(path.trim()).map_err(|error| {
+            invalid(
+                "NUDGE_SMTP_CA_FILE",
+                format!("cannot read '{}': {error}", path.trim()),
+            )
+        })?),
+    };
     Ok(Some(EmailSettings {
         smtp_url,
         from,
         max_connections,
         timeout: vars.seconds("NUDGE_SMTP_TIMEOUT_SECS")?,
+        ca_pem,
     }))
 }
 

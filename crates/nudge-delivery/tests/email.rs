@@ -19,6 +19,7 @@ fn channel(smtp_url: &str, timeout: Duration) -> EmailChannel {
         from: "Shop <hello@shop.example>".into(),
         max_connections: 4,
         timeout,
+        ca_pem: None,
     };
     EmailChannel::new(settings, shared(&clock())).unwrap()
 }

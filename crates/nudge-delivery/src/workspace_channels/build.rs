@@ -28,6 +28,7 @@ pub fn build(
             from,
             max_connections,
             timeout,
+            ca_pem,
         } => {
             let mut url = smtp_url.resolve("smtp_url", secrets)?;
             if let Some(password) = password {
@@ -38,10 +39,15 @@ pub fn build(
                 from: from.clone(),
                 max_connections: *max_connections,
                 timeout: *timeout,
+                ca_pem: ca_pem
+                    .as_ref()
+                    .map(|pem| pem.resolve("ca_pem", secrets))
+                    .transpose()?,
             };
             let channel = EmailChannel::new(settings, clock).map_err(|error| match error {
                 EmailSetupError::InvalidUrl(reason) => FieldError::new("smtp_url", reason),
                 EmailSetupError::InvalidFrom(reason) => FieldError::new("from", reason),
+                EmailSetupError::InvalidCa(reason) => FieldError::new("ca_pem", reason),
             })?;
             Arc::new(channel)
         }

@@ -11,7 +11,7 @@ use lettre::message::Mailbox;
 use serde_json::{Map, Value};
 
 use super::secret::{Secret, REDACTED};
-use crate::providers::email::{check_smtp_url, redact_password};
+use crate::providers::email::{check_ca_pem, check_smtp_url, redact_password};
 use crate::providers::push::ServiceAccount;
 use crate::providers::sms::DEFAULT_TWILIO_BASE_URL;
 
@@ -90,6 +90,7 @@ impl ChannelId {
                 "from",
                 "max_connections",
                 "timeout_secs",
+                "ca_pem",
             ],
             ChannelId::Sms => &[
                 "id",
@@ -116,6 +117,9 @@ pub enum ChannelDefinition {
         from: String,
         max_connections: u32,
         timeout: Duration,
+        /// CA certificates (PEM) TLS trusts besides the public roots: inline, or a reference
+        /// to a file in the secrets directory (or a `NUDGE_SECRET_*` variable).
+        ca_pem: Option<Secret>,
     },
     Sms {
         base_url: String,
@@ -243,12 +247,17 @@ fn email(fields: &Fields<'_>, timeout: Duration) -> Result<ChannelDefinition, Fi
                 FieldError::new("max_connections", "must be a whole number from 1 to 1024")
             })?,
     };
+    let ca_pem = fields.secret("ca_pem")?;
+    if let Some(Secret::Inline(pem)) = &ca_pem {
+        check_ca_pem(pem).map_err(|reason| FieldError::new("ca_pem", reason))?;
+    }
     Ok(ChannelDefinition::Email {
         smtp_url,
         password,
         from,
         max_connections,
         timeout,
+        ca_pem,
     })
 }
 
@@ -390,6 +399,7 @@ mod tests {
                 from: "Shop <hello@shop.example>".into(),
                 max_connections: 4,
                 timeout: Duration::from_millis(2500),
+                ca_pem: None,
             }
         );
         let ChannelDefinition::Sms {

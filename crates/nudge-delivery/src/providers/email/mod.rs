@@ -1,7 +1,9 @@
 //! Email over SMTP with lettre: pooled async connections (tokio, rustls) configured by a
 //! lettre connection URL (`smtp://` plain, `smtp://…?tls=required` or `?tls=opportunistic`
 //! for STARTTLS, `smtps://` for TLS, `user:pass@` for AUTH). SMTP 4xx, timeouts and
-//! connection failures are transient, 5xx permanent.
+//! connection failures are transient, 5xx permanent. TLS trusts the public roots and, for a
+//! server with a private or self-signed certificate, the CA certificates given in PEM; a
+//! `tls=required` or `smtps://` URL never falls back to plaintext.
 //!
 //! An SMTP server takes no idempotency key. The window for a duplicate is the time between
 //! the server accepting the final `.` of DATA and its `250` reaching us: a retry after a
@@ -39,6 +41,8 @@ pub struct EmailSettings {
     pub max_connections: u32,
     /// Limit for connecting (with STARTTLS and AUTH), and again for sending one message.
     pub timeout: Duration,
+    /// CA certificates (PEM) TLS trusts besides the public roots, for a private CA.
+    pub ca_pem: Option<String>,
 }
 
 impl fmt::Debug for EmailSettings {
@@ -48,6 +52,7 @@ impl fmt::Debug for EmailSettings {
             .field("from", &self.from)
             .field("max_connections", &self.max_connections)
             .field("timeout", &self.timeout)
+            .field("private_ca", &self.ca_pem.is_some())
             .finish()
     }
 }
@@ -68,7 +73,12 @@ pub fn redact_password(url: &str) -> String {
 
 /// Whether `url` is an SMTP URL the email channel can use; the reason when not.
 pub(crate) fn check_smtp_url(url: &str) -> Result<(), String> {
-    SmtpTarget::parse(url).map(drop)
+    SmtpTarget::parse(url, None).map(drop)
+}
+
+/// Whether `pem` holds CA certificates the email channel can trust; the reason when not.
+pub(crate) fn check_ca_pem(pem: &str) -> Result<(), String> {
+    target::private_ca(pem).map(drop)
 }
 
 /// Why email settings cannot make a channel.
@@ -78,6 +88,8 @@ pub enum EmailSetupError {
     InvalidUrl(String),
     #[error("the From address is invalid: {0}")]
     InvalidFrom(String),
+    #[error("the CA certificate is invalid: {0}")]
+    InvalidCa(String),
 }
 
 pub struct EmailChannel {
@@ -92,12 +104,17 @@ impl EmailChannel {
         let from: Mailbox = settings.from.trim().parse().map_err(|error| {
             EmailSetupError::InvalidFrom(format!("'{}': {error}", settings.from))
         })?;
-        let target = SmtpTarget::parse(&settings.smtp_url).map_err(|reason| {
-            EmailSetupError::InvalidUrl(format!(
-                "'{}': {reason}",
-                redact_password(&settings.smtp_url)
-            ))
-        })?;
+        if let Some(pem) = &settings.ca_pem {
+            check_ca_pem(pem).map_err(EmailSetupError::InvalidCa)?;
+        }
+        let target = SmtpTarget::parse(&settings.smtp_url, settings.ca_pem.as_deref()).map_err(
+            |reason| {
+                EmailSetupError::InvalidUrl(format!(
+                    "'{}': {reason}",
+                    redact_password(&settings.smtp_url)
+                ))
+            },
+        )?;
         let max_connections = settings.max_connections.max(1) as usize;
         Ok(Self {
             from,
@@ -148,10 +165,38 @@ fn smtp_failure(error: &lettre::transport::smtp::Error) -> Outcome {
         };
     }
     if error.is_client() {
-        // Our side cannot do what the server requires (STARTTLS, an AUTH mechanism, 8BITMIME).
+        // Our side cannot do what the server requires (an AUTH mechanism, 8BITMIME), or the
+        // server does not offer what the URL requires (STARTTLS): no plaintext fallback.
         return permanent(format!("smtp client error: {detail}"));
     }
+    if let Some(tls) = tls_failure(error) {
+        // Usually a certificate no trusted CA signed; retried, since the fix is in the
+        // server's or our configuration, not in the message.
+        return transient(format!("smtp TLS handshake failed: {tls}"));
+    }
     transient(format!("smtp {error}"))
+}
+
+/// The TLS error behind `error`, however lettre classed it (the STARTTLS upgrade reports a
+/// connection error, implicit TLS a TLS one).
+fn tls_failure(error: &lettre::transport::smtp::Error) -> Option<String> {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        // An I/O error's `source` skips the error it wraps.
+        let wrapped = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        source = wrapped.or_else(|| cause.source());
+    }
+    error.is_tls().then(|| {
+        error
+            .source()
+            .map_or_else(|| error.to_string(), |source| source.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 //! conventions: `smtp://host[:25]` plain, `smtp://host[:587]?tls=required` (STARTTLS or
 //! fail), `smtp://host[:587]?tls=opportunistic` (STARTTLS when offered), `smtps://host[:465]`
 //! (TLS from the start), `user:password@` (percent-encoded) for AUTH, and a path naming the
-//! EHLO host name.
+//! EHLO host name. TLS trusts the usual public roots plus any private CA certificates given;
+//! there is no way to turn certificate checks off.
 
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::{SMTP_PORT, SUBMISSIONS_PORT, SUBMISSION_PORT};
 
@@ -31,7 +32,8 @@ pub(crate) struct SmtpTarget {
 }
 
 impl SmtpTarget {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// Reads `text`; TLS also trusts the certificates of `private_ca_pem` (PEM, one or more).
+    pub fn parse(text: &str, private_ca_pem: Option<&str>) -> Result<Self, String> {
         let url = url::Url::parse(text).map_err(|error| error.to_string())?;
         let host = url
             .host_str()
@@ -44,8 +46,14 @@ impl SmtpTarget {
             .query_pairs()
             .find(|(key, _)| key == "tls")
             .map(|(_, value)| value.into_owned());
+        let roots = private_ca_pem.map(private_ca).transpose()?;
         let parameters = || {
-            TlsParameters::new(host.clone())
+            let mut builder = TlsParameters::builder(host.clone());
+            if let Some(roots) = &roots {
+                builder = builder.add_root_certificate(roots.clone());
+            }
+            builder
+                .build()
                 .map_err(|error| format!("TLS cannot be set up: {error}"))
         };
         let (security, default_port) = match (url.scheme(), tls.as_deref()) {
@@ -83,6 +91,19 @@ impl SmtpTarget {
     }
 }
 
+/// The certificates of a PEM bundle; the reason when it holds none or one does not parse.
+pub(crate) fn private_ca(pem: &str) -> Result<Certificate, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let count = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .try_fold(0usize, |count, certificate| certificate.map(|_| count + 1))
+        .map_err(|error| format!("not valid PEM: {error}"))?;
+    if count == 0 {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into());
+    }
+    Certificate::from_pem(pem.as_bytes()).map_err(|error| format!("cannot be read: {error}"))
+}
+
 fn decode(text: &str) -> Result<String, String> {
     percent_encoding::percent_decode_str(text)
         .decode_utf8()
@@ -95,7 +116,7 @@ mod tests {
     use super::*;
 
     fn parsed(url: &str) -> SmtpTarget {
-        SmtpTarget::parse(url).unwrap_or_else(|error| panic!("{url}: {error}"))
+        SmtpTarget::parse(url, None).unwrap_or_else(|error| panic!("{url}: {error}"))
     }
 
     #[test]
@@ -135,7 +156,20 @@ mod tests {
             "smtp://",
             "relay",
         ] {
-            assert!(SmtpTarget::parse(url).is_err(), "{url}");
+            assert!(SmtpTarget::parse(url, None).is_err(), "{url}");
         }
+    }
+
+    #[test]
+    fn a_private_ca_must_hold_a_certificate() {
+        let error = SmtpTarget::parse("smtps://relay.example", Some("not a certificate"))
+            .err()
+            .unwrap();
+        assert!(error.contains("no PEM certificate"), "{error}");
+        let bad = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
+        let error = SmtpTarget::parse("smtps://relay.example", Some(bad))
+            .err()
+            .unwrap();
+        assert!(error.contains("not valid PEM"), "{error}");
     }
 }

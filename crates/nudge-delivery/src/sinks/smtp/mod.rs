@@ -1,10 +1,14 @@
 //! The SMTP sink: a real SMTP server on a local port (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
 //! VRFY, QUIT, and AUTH PLAIN/LOGIN when given credentials) that records each accepted
 //! message with its envelope, raw data and headers, and can be scripted to answer 4xx/5xx at
-//! MAIL, RCPT or the end of DATA. A message is recorded before its `250` is sent. It does not
-//! offer STARTTLS.
+//! MAIL, RCPT or the end of DATA. A message is recorded before its `250` is sent. With a
+//! certificate it offers STARTTLS or speaks TLS from the first byte ([`SmtpSinkTls`]) and
+//! records whether each message arrived over TLS.
 
 mod session;
+mod tls;
+
+pub use tls::SmtpSinkTls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,6 +29,8 @@ pub struct ReceivedMail {
     pub helo: String,
     /// The user name of AUTH, when the client authenticated.
     pub authenticated_as: Option<String>,
+    /// Whether the message arrived over TLS (after STARTTLS, or on an implicit-TLS sink).
+    pub tls: bool,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     /// The message as transmitted, dot-unstuffed, CRLF line endings.
@@ -100,6 +106,8 @@ pub struct SmtpSinkOptions {
     pub credentials: Option<(String, String)>,
     /// Messages larger than this are refused with 552.
     pub max_message_bytes: usize,
+    /// Plain (the default), STARTTLS, or TLS from the first byte.
+    pub tls: SmtpSinkTls,
 }
 
 impl Default for SmtpSinkOptions {
@@ -109,6 +117,7 @@ impl Default for SmtpSinkOptions {
             name: "sink.localhost".into(),
             credentials: None,
             max_message_bytes: 32 * 1024 * 1024,
+            tls: SmtpSinkTls::Off,
         }
     }
 }
@@ -204,9 +213,14 @@ impl SmtpSink {
         self.address
     }
 
-    /// `smtp://127.0.0.1:PORT`, the form `NUDGE_SMTP_URL` takes.
+    /// The form `NUDGE_SMTP_URL` takes: `smtp://127.0.0.1:PORT`, with `?tls=required` when
+    /// the sink offers STARTTLS, `smtps://127.0.0.1:PORT` when it speaks TLS from the start.
     pub fn url(&self) -> String {
-        format!("smtp://{}", self.address)
+        match self.shared.options.tls {
+            SmtpSinkTls::Off => format!("smtp://{}", self.address),
+            SmtpSinkTls::StartTls(_) => format!("smtp://{}?tls=required", self.address),
+            SmtpSinkTls::Implicit(_) => format!("smtps://{}", self.address),
+        }
     }
 
     /// Lets `script` answer MAIL, RCPT and the end of DATA; `None` accepts as usual.

@@ -5,11 +5,7 @@ use base64::Engine;
 use super::{read_line, Next, Session, MAX_COMMAND_LINE};
 
 impl Session {
-    pub(super) async fn auth<R: tokio::io::AsyncBufRead + Unpin>(
-        &mut self,
-        argument: &str,
-        reader: &mut R,
-    ) -> std::io::Result<Next> {
+    pub(super) async fn auth(&mut self, argument: &str) -> std::io::Result<Next> {
         let Some((user, password)) = self.shared.options.credentials.clone() else {
             self.write("503 5.5.1 Error: authentication not enabled")
                 .await?;
@@ -27,7 +23,7 @@ impl Session {
             "PLAIN" => {
                 let response = match initial {
                     Some(initial) => Some(initial.to_string()),
-                    None => self.challenge("", reader).await?,
+                    None => self.challenge("").await?,
                 };
                 response.and_then(|r| decode(&r)).and_then(|plain| {
                     let mut parts = plain.split('\0').skip(1);
@@ -37,11 +33,11 @@ impl Session {
             "LOGIN" => {
                 let name = match initial {
                     Some(initial) => Some(initial.to_string()),
-                    None => self.challenge("VXNlcm5hbWU6", reader).await?,
+                    None => self.challenge("VXNlcm5hbWU6").await?,
                 };
                 match name.and_then(|n| decode(&n)) {
                     Some(name) => self
-                        .challenge("UGFzc3dvcmQ6", reader)
+                        .challenge("UGFzc3dvcmQ6")
                         .await?
                         .and_then(|p| decode(&p))
                         .map(|p| (name, p)),
@@ -71,13 +67,9 @@ impl Session {
     }
 
     /// Sends a `334` challenge and reads the answer; `None` when the client cancels.
-    async fn challenge<R: tokio::io::AsyncBufRead + Unpin>(
-        &mut self,
-        challenge: &str,
-        reader: &mut R,
-    ) -> std::io::Result<Option<String>> {
+    async fn challenge(&mut self, challenge: &str) -> std::io::Result<Option<String>> {
         self.write(&format!("334 {challenge}")).await?;
-        match read_line(reader, MAX_COMMAND_LINE).await {
+        match read_line(&mut self.io, MAX_COMMAND_LINE).await {
             Some(Some(answer)) if answer != b"*" => {
                 Ok(Some(String::from_utf8_lossy(&answer).into_owned()))
             }

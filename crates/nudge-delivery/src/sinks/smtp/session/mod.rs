@@ -1,22 +1,31 @@
 //! One SMTP connection of the sink: reads command lines, keeps the session and transaction
 //! state (RFC 5321), and writes the replies. A transaction ends with the final reply to DATA,
-//! whatever that reply is.
+//! whatever that reply is. STARTTLS (RFC 3207) replaces the connection with a TLS one and
+//! forgets the session state, so the client must EHLO (and AUTH) again.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use rustls::ServerConfig;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 
 mod auth;
 
+use super::tls::SmtpSinkTls;
 use super::{parse_headers, ReceivedMail, Shared, SmtpReply, SmtpStage, SmtpStep};
 
 /// Command lines longer than this end the connection (RFC 5321 allows 512).
 const MAX_COMMAND_LINE: u64 = 4096;
 /// Text lines inside DATA longer than this end the connection (RFC 5321 allows 1000).
 const MAX_DATA_LINE: u64 = 64 * 1024;
+
+/// A connection, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Connection = BufReader<Box<dyn Io>>;
 
 #[derive(Default)]
 struct Transaction {
@@ -27,7 +36,8 @@ struct Transaction {
 
 struct Session {
     shared: Arc<Shared>,
-    writer: OwnedWriteHalf,
+    io: Connection,
+    tls: bool,
     helo: Option<String>,
     authenticated_as: Option<String>,
     transaction: Option<Transaction>,
@@ -36,25 +46,31 @@ struct Session {
 /// What to do after a reply.
 enum Next {
     Continue,
+    /// `220` was sent to STARTTLS: the TLS handshake follows on the same socket.
+    StartTls(Arc<ServerConfig>),
     Close,
 }
 
 pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
-    let (reader, writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    let mut session = Session {
-        shared,
-        writer,
-        helo: None,
-        authenticated_as: None,
-        transaction: None,
+    let (io, tls): (Box<dyn Io>, bool) = match &shared.options.tls {
+        SmtpSinkTls::Implicit(config) => {
+            match TlsAcceptor::from(Arc::clone(config)).accept(stream).await {
+                Ok(tls) => (Box::new(tls), true),
+                Err(error) => {
+                    tracing::debug!(%error, "smtp sink TLS handshake failed");
+                    return;
+                }
+            }
+        }
+        _ => (Box::new(stream), false),
     };
+    let mut session = Session::new(shared, io, tls);
     let greeting = format!("220 {} ESMTP recording sink", session.shared.options.name);
     if session.write(&greeting).await.is_err() {
         return;
     }
     loop {
-        let Some(line) = read_line(&mut reader, MAX_COMMAND_LINE).await else {
+        let Some(line) = read_line(&mut session.io, MAX_COMMAND_LINE).await else {
             return;
         };
         let Some(line) = line else {
@@ -62,12 +78,13 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             return;
         };
         let line = String::from_utf8_lossy(&line).into_owned();
-        let next = match session.command(&line, &mut reader).await {
-            Ok(next) => next,
-            Err(_) => return,
-        };
-        if let Next::Close = next {
-            return;
+        match session.command(&line).await {
+            Ok(Next::Continue) => {}
+            Ok(Next::StartTls(config)) => match session.start_tls(config).await {
+                Some(upgraded) => session = upgraded,
+                None => return,
+            },
+            Ok(Next::Close) | Err(_) => return,
         }
     }
 }
@@ -92,10 +109,35 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
 }
 
 impl Session {
+    fn new(shared: Arc<Shared>, io: Box<dyn Io>, tls: bool) -> Self {
+        Self {
+            shared,
+            io: BufReader::new(io),
+            tls,
+            helo: None,
+            authenticated_as: None,
+            transaction: None,
+        }
+    }
+
+    /// The TLS handshake on this session's socket; a fresh session over it (RFC 3207 §4.2),
+    /// `None` when the handshake fails.
+    async fn start_tls(self, config: Arc<ServerConfig>) -> Option<Self> {
+        let Self { shared, io, .. } = self;
+        match TlsAcceptor::from(config).accept(io.into_inner()).await {
+            Ok(tls) => Some(Self::new(shared, Box::new(tls), true)),
+            Err(error) => {
+                tracing::debug!(%error, "smtp sink STARTTLS handshake failed");
+                None
+            }
+        }
+    }
+
     async fn write(&mut self, reply: &str) -> std::io::Result<()> {
-        self.writer
-            .write_all(format!("{reply}\r\n").as_bytes())
-            .await
+        let io = self.io.get_mut();
+        io.write_all(format!("{reply}\r\n").as_bytes()).await?;
+        // A TLS stream holds records back until flushed.
+        io.flush().await
     }
 
     async fn reply(&mut self, reply: &SmtpReply) -> std::io::Result<Next> {
@@ -108,11 +150,7 @@ impl Session {
         })
     }
 
-    async fn command<R: tokio::io::AsyncBufRead + Unpin>(
-        &mut self,
-        line: &str,
-        reader: &mut R,
-    ) -> std::io::Result<Next> {
+    async fn command(&mut self, line: &str) -> std::io::Result<Next> {
         let (verb, argument) = match line.split_once(' ') {
             Some((verb, argument)) => (verb.to_ascii_uppercase(), argument.trim()),
             None => (line.trim().to_ascii_uppercase(), ""),
@@ -135,7 +173,7 @@ impl Session {
             }
             "MAIL" => return self.mail(argument).await,
             "RCPT" => return self.rcpt(argument).await,
-            "DATA" => return self.data(reader).await,
+            "DATA" => return self.data().await,
             "RSET" => {
                 self.transaction = None;
                 self.write("250 2.0.0 Ok").await?
@@ -146,11 +184,33 @@ impl Session {
                 self.write("221 2.0.0 Bye").await?;
                 return Ok(Next::Close);
             }
-            "AUTH" => return self.auth(argument, reader).await,
-            "STARTTLS" => self.write("454 4.7.0 TLS not available").await?,
+            "AUTH" => return self.auth(argument).await,
+            "STARTTLS" => return self.starttls(argument).await,
             _ => self.write("500 5.5.2 Command not recognized").await?,
         }
         Ok(Next::Continue)
+    }
+
+    async fn starttls(&mut self, argument: &str) -> std::io::Result<Next> {
+        let config = match &self.shared.options.tls {
+            SmtpSinkTls::StartTls(config) if !self.tls => Arc::clone(config),
+            _ => {
+                self.write("454 4.7.0 TLS not available").await?;
+                return Ok(Next::Continue);
+            }
+        };
+        if !argument.is_empty() {
+            self.write("501 5.5.4 Syntax: STARTTLS").await?;
+            return Ok(Next::Continue);
+        }
+        if !self.io.buffer().is_empty() {
+            // Commands pipelined after STARTTLS would cross into the TLS session unprotected.
+            self.write("503 5.5.1 Error: commands pipelined after STARTTLS")
+                .await?;
+            return Ok(Next::Close);
+        }
+        self.write("220 2.0.0 Ready to start TLS").await?;
+        Ok(Next::StartTls(config))
     }
 
     fn ehlo_reply(&self, client: &str) -> String {
@@ -162,6 +222,9 @@ impl Session {
             "ENHANCEDSTATUSCODES".to_string(),
             format!("SIZE {}", options.max_message_bytes),
         ];
+        if options.tls.offers_starttls() && !self.tls {
+            lines.push("STARTTLS".to_string());
+        }
         if options.credentials.is_some() {
             lines.push("AUTH PLAIN LOGIN".to_string());
         }
@@ -236,10 +299,7 @@ impl Session {
         Ok(Next::Continue)
     }
 
-    async fn data<R: tokio::io::AsyncBufRead + Unpin>(
-        &mut self,
-        reader: &mut R,
-    ) -> std::io::Result<Next> {
+    async fn data(&mut self) -> std::io::Result<Next> {
         let ready = self
             .transaction
             .as_ref()
@@ -253,7 +313,7 @@ impl Session {
         let mut data = Vec::new();
         let mut too_large = false;
         loop {
-            let Some(line) = read_line(reader, MAX_DATA_LINE).await else {
+            let Some(line) = read_line(&mut self.io, MAX_DATA_LINE).await else {
                 return Ok(Next::Close);
             };
             let Some(line) = line else {
@@ -294,6 +354,7 @@ impl Session {
             transaction: number,
             helo: self.helo.clone().unwrap_or_default(),
             authenticated_as: self.authenticated_as.clone(),
+            tls: self.tls,
             mail_from: transaction.mail_from,
             rcpt_to: transaction.rcpt_to,
             headers: parse_headers(&data),
