@@ -1,6 +1,7 @@
 //! Nudge's delivery: the channels that hand a message to a provider, and the worker that
 //! drains the delivery ledger.
 
+mod bell;
 pub mod channel;
 pub mod config;
 pub mod providers;

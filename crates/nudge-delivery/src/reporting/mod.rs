@@ -7,7 +7,6 @@
 //! endpoints with new reports. Time comes from the clock. It decides nothing about what is
 //! reported: the store appends the stream.
 
-mod bell;
 mod endpoint;
 pub mod post;
 
@@ -21,7 +20,7 @@ use nudge_core::{Clock, WorkspaceId};
 use nudge_store::{PendingEndpoint, Store, StoreError, StoreResult};
 use tokio::task::JoinHandle;
 
-use bell::Bell;
+use crate::bell::Bell;
 use endpoint::Turn;
 
 pub use post::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};

@@ -9,7 +9,6 @@
 //! provider's idempotency key.
 
 mod attempt;
-mod bell;
 mod caps;
 mod consent;
 mod exits;
@@ -36,10 +35,10 @@ use nudge_ingest::Ingestor;
 use nudge_store::{FinishedDelivery, Store, StoreError, StoreResult};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::bell::Bell;
 use crate::config::ChannelsConfig;
 use crate::workspace_channels::ChannelRegistry;
 use attempt::Attempt;
-use bell::Bell;
 use log_wait::LogWait;
 
 /// How the worker paces itself.

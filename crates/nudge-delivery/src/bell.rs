@@ -1,7 +1,8 @@
-//! The dispatcher's doorbell, as the delivery worker's: appends, a moving virtual clock and
-//! shutdown ring it; every ring is numbered and a round that finds nothing to do reports the
-//! number it started after, so a test clock's driver can wait, from a plain thread, until
-//! everything due has been posted.
+//! A background loop's doorbell and what it last reported (the delivery worker's and the
+//! reporting dispatcher's). Commits, the processor's progress, appended reports and a moving
+//! virtual clock ring it; every ring is numbered, a round notes the number it started after,
+//! and a round that finds nothing to do reports it, so a caller (a test clock's driver) can
+//! wait until the loop has done everything due, from a plain thread.
 
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub(super) struct Bell {
 struct BellState {
     stopped: bool,
     rings: u64,
+    /// The rings the latest idle round had started after.
     idle_after: u64,
 }
 
@@ -27,6 +29,7 @@ impl Bell {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Rings; returns the ring's number.
     pub(super) fn ring(&self, stop: bool) -> u64 {
         let mut state = self.lock();
         state.stopped |= stop;
@@ -44,13 +47,14 @@ impl Bell {
         (!state.stopped).then_some(state.rings)
     }
 
-    /// A round that began after `round` rings found nothing due and holds nothing.
+    /// A round that began after `round` rings found nothing to do and holds nothing.
     pub(super) fn idle_after(&self, round: u64) {
         let mut state = self.lock();
         state.idle_after = state.idle_after.max(round);
         self.idle.notify_all();
     }
 
+    /// Resolves at the next ring (or at once if one came since the last wait).
     pub(super) async fn rung(&self) {
         self.ring.notified().await;
     }
