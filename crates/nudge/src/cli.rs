@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `workspace …`, `import`, `export`, `replay`,
-//! `plan`, `apply`, `simulate`, `outbox tail`, `bench …`.
+//! `plan`, `apply`, `contract infer`, `simulate`, `outbox tail`, `bench …`.
 
 use std::sync::Arc;
 
@@ -45,6 +45,10 @@ pub enum Command {
     /// Create and update segments, computed attributes, journeys and templates from
     /// definition files (docs/definitions.md).
     Apply(crate::apply::ApplyArgs),
+    /// The event contract: `nudge contract infer` writes one from observed traffic
+    /// (docs/contract.md).
+    #[command(subcommand)]
+    Contract(crate::contract_cmd::ContractCommand),
     /// Run a scenario through journeys on a virtual clock and print the timeline
     /// (docs/simulator.md).
     Simulate(crate::simulate::SimulateArgs),
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(args) => crate::apply::run(args, crate::apply::Mode::Plan),
         Command::Apply(args) => crate::apply::run(args, crate::apply::Mode::Apply),
         Command::Simulate(args) => crate::simulate::run(args),
+        Command::Contract(command) => crate::contract_cmd::run(command),
         Command::Outbox(command) => crate::outbox_cmd::run(command),
         Command::Bench(BenchCommand::Track(args)) => crate::bench::run(args),
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import::run(args),

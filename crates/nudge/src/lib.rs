@@ -5,6 +5,7 @@ pub mod apply;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod contract_cmd;
 pub mod delivery_policy;
 pub mod export;
 pub mod import;
