@@ -13,9 +13,10 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
 
 use crate::errors::{column, corrupt, pg};
-use crate::reporting_webhooks::stream::{self, DeliveryChange};
+use crate::reporting_webhooks::stream;
 use crate::segment_catalogue::as_limit;
 use crate::{PostgresStore, Statements};
+use nudge_store::DeliveryChange;
 
 const METRIC_TARGET: &str = "SELECT id, state, reason, channel, recipient FROM journey_outbox \
      WHERE workspace_id = $1 AND message_id = $2 FOR UPDATE";

@@ -8,20 +8,20 @@
 
 mod recheck;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    update_metric, Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate,
-    FinishedDelivery, InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery,
-    RecheckQuery, RecheckReads, StoreResult,
+    Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, FinishedDelivery,
+    InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery, RecheckQuery,
+    RecheckReads, StoreResult,
 };
 use postgres::types::ToSql;
 use postgres::Row;
 
 use crate::errors::{column, corrupt, pg};
 use crate::event_rows::to_json;
-use crate::reporting_webhooks::stream::{self, DeliveryChange};
+use crate::reporting_webhooks::stream;
 use crate::segment_catalogue::as_limit;
 use crate::{PostgresStore, Statements};
 
@@ -341,24 +341,7 @@ fn report_finished(
     kept: &[bool],
     now: Timestamp,
 ) -> StoreResult<()> {
-    let mut by_workspace: BTreeMap<WorkspaceId, Vec<DeliveryChange<'_>>> = BTreeMap::new();
-    for (done, _) in finished.iter().zip(kept).filter(|(_, kept)| **kept) {
-        let failure_message = match &done.update {
-            DeliveryUpdate::Sent { .. } => None,
-            other => other.reason(),
-        };
-        by_workspace
-            .entry(done.ws)
-            .or_default()
-            .push(DeliveryChange {
-                outbox_id: done.id,
-                metric: update_metric(&done.update),
-                at: now,
-                first: true,
-                failure_message,
-            });
-    }
-    for (ws, changes) in by_workspace {
+    for (ws, changes) in nudge_store::finished_changes(finished, kept, now) {
         stream::append_delivery_changes(tx, statements, ws, &changes, now)?;
     }
     Ok(())

@@ -13,8 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::errors::{corrupt, from_sqlite};
 use crate::read::limit;
-use crate::reporting_webhooks::stream::{self, DeliveryChange};
+use crate::reporting_webhooks::stream;
 use crate::SqliteStore;
+use nudge_store::DeliveryChange;
 
 const METRIC_TARGET: &str = "SELECT id, state, reason, channel, recipient FROM journey_outbox \
      WHERE workspace_id = ?1 AND message_id = ?2";

@@ -6,20 +6,18 @@
 
 mod recheck;
 
-use std::collections::BTreeMap;
-
 use nudge_core::{PersonKey, Timestamp, WorkspaceId};
 use nudge_store::{
-    update_metric, Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate,
-    FinishedDelivery, InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery,
-    RecheckQuery, RecheckReads, StoreResult,
+    Deliveries, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, FinishedDelivery,
+    InstanceRow, KeyedDelivery, NewDelivery, OutboxMessage, QueuedDelivery, RecheckQuery,
+    RecheckReads, StoreResult,
 };
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
 use crate::codec::{from_json, millis, to_json};
 use crate::errors::{corrupt, from_sqlite};
 use crate::read::limit;
-use crate::reporting_webhooks::stream::{self, DeliveryChange};
+use crate::reporting_webhooks::stream;
 use crate::SqliteStore;
 
 /// The columns [`DeliveryColumns`] reads, in its order. A NULL `updated_at` is a message
@@ -221,24 +219,7 @@ fn report_finished(
     kept: &[bool],
     now: Timestamp,
 ) -> StoreResult<()> {
-    let mut by_workspace: BTreeMap<WorkspaceId, Vec<DeliveryChange<'_>>> = BTreeMap::new();
-    for (done, _) in finished.iter().zip(kept).filter(|(_, kept)| **kept) {
-        let failure_message = match &done.update {
-            DeliveryUpdate::Sent { .. } => None,
-            other => other.reason(),
-        };
-        by_workspace
-            .entry(done.ws)
-            .or_default()
-            .push(DeliveryChange {
-                outbox_id: done.id,
-                metric: update_metric(&done.update),
-                at: now,
-                first: true,
-                failure_message,
-            });
-    }
-    for (ws, changes) in by_workspace {
+    for (ws, changes) in nudge_store::finished_changes(finished, kept, now) {
         stream::append_delivery_changes(conn, ws, &changes, now)?;
     }
     Ok(())

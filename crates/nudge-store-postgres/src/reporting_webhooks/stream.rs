@@ -5,7 +5,9 @@
 //! its person.
 
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_store::{delivery_report, NewReport, ReportedDelivery, ReportedPerson, StoreResult};
+use nudge_store::{
+    delivery_report, DeliveryChange, NewReport, ReportedDelivery, ReportedPerson, StoreResult,
+};
 use postgres::types::ToSql;
 use postgres::GenericClient;
 
@@ -100,15 +102,6 @@ pub(crate) fn append(
     ];
     statements.execute(client, APPEND, &params)?;
     Ok(reports.len())
-}
-
-/// One reportable change of a ledger row (`outbox_id`): `metric` at `at`.
-pub(crate) struct DeliveryChange<'a> {
-    pub outbox_id: i64,
-    pub metric: &'a str,
-    pub at: Timestamp,
-    pub first: bool,
-    pub failure_message: Option<&'a str>,
 }
 
 /// Appends the reports of changes made to one workspace's ledger rows in this transaction.

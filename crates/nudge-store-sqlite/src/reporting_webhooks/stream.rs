@@ -4,7 +4,9 @@
 //! a seek (the plan test in the parent module checks them).
 
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_store::{delivery_report, NewReport, ReportedDelivery, ReportedPerson, StoreResult};
+use nudge_store::{
+    delivery_report, DeliveryChange, NewReport, ReportedDelivery, ReportedPerson, StoreResult,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::codec::{from_json, to_json};
@@ -71,15 +73,6 @@ pub(crate) fn append(
         .map_err(from_sqlite)?;
     }
     Ok(reports.len())
-}
-
-/// One reportable change of a ledger row (`outbox_id`): `metric` at `at`.
-pub(crate) struct DeliveryChange<'a> {
-    pub outbox_id: i64,
-    pub metric: &'a str,
-    pub at: Timestamp,
-    pub first: bool,
-    pub failure_message: Option<&'a str>,
 }
 
 /// Appends the reports of changes made to one workspace's ledger rows in this transaction.

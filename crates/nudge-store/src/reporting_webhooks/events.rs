@@ -2,10 +2,12 @@
 //! which metric, the `data` object of a delivery's or a person's report, and stable ULID
 //! event ids. Pure: the backends call these inside the transaction that makes the change.
 
+use std::collections::BTreeMap;
+
 use nudge_core::{Timestamp, WorkspaceId};
 use serde_json::{json, Map, Value};
 
-use crate::{DeliveryMetric, DeliveryUpdate, NewReport};
+use crate::{DeliveryMetric, DeliveryUpdate, FinishedDelivery, NewReport};
 
 /// Every event name an endpoint may subscribe to: Customer.io's list. Nudge reports the
 /// ones its channels and ledger have (see docs/delivery.md); the rest are accepted so that
@@ -92,6 +94,44 @@ pub fn update_metric(update: &DeliveryUpdate) -> &'static str {
         DeliveryUpdate::Skipped { .. } => "dropped",
         DeliveryUpdate::Undeliverable { .. } => "undeliverable",
     }
+}
+
+/// One reportable change of a ledger row (`outbox_id`): `metric` at `at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryChange<'a> {
+    pub outbox_id: i64,
+    pub metric: &'a str,
+    pub at: Timestamp,
+    pub first: bool,
+    pub failure_message: Option<&'a str>,
+}
+
+/// The reportable changes of the updates a `finish_deliveries` call kept (`kept[i]` for
+/// `finished[i]`), by workspace in workspace order (so concurrent batches take the report
+/// streams' locks alike).
+pub fn finished_changes<'a>(
+    finished: &'a [FinishedDelivery],
+    kept: &[bool],
+    now: Timestamp,
+) -> BTreeMap<WorkspaceId, Vec<DeliveryChange<'a>>> {
+    let mut by_workspace: BTreeMap<WorkspaceId, Vec<DeliveryChange<'a>>> = BTreeMap::new();
+    for (done, _) in finished.iter().zip(kept).filter(|(_, kept)| **kept) {
+        let failure_message = match &done.update {
+            DeliveryUpdate::Sent { .. } => None,
+            other => other.reason(),
+        };
+        by_workspace
+            .entry(done.ws)
+            .or_default()
+            .push(DeliveryChange {
+                outbox_id: done.id,
+                metric: update_metric(&done.update),
+                at: now,
+                first: true,
+                failure_message,
+            });
+    }
+    by_workspace
 }
 
 /// The metric a reported delivery metric is reported as; `None` for `deferred`, which
