@@ -8,6 +8,7 @@ pub mod import;
 pub mod journeys;
 mod load;
 pub mod segments;
+mod summary;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

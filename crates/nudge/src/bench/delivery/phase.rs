@@ -13,7 +13,8 @@ use nudge_store::{Delivery, DeliveryQuery, DeliveryState};
 
 use super::definitions::order_event;
 use super::rig::{Rig, Sink};
-use super::stats::{Cpu, CpuPerMessage, Summary};
+use super::stats::{Cpu, CpuPerMessage};
+use crate::bench::summary::Summary;
 
 /// The longest a phase may wait for its last message to reach the sink.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(900);

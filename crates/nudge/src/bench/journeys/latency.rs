@@ -16,9 +16,9 @@ use nudge_ingest::{Accepted, Outcome, Pending};
 use super::definitions::{code_of, CODE_JOURNEY};
 use super::outbox::watch;
 use super::people::Cohort;
-use super::stats::Summary;
 use super::Rig;
 use crate::bench::segments::usage::thread_cpu;
+use crate::bench::summary::Summary;
 
 /// How often the pacer submits: every tick carries the events due since the last one.
 const TICK: Duration = Duration::from_millis(5);

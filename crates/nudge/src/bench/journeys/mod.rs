@@ -12,7 +12,6 @@ mod outbox;
 mod pending;
 mod people;
 mod report;
-mod stats;
 mod submit;
 mod throughput;
 mod timers;

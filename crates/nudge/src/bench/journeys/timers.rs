@@ -12,10 +12,10 @@ use nudge_core::Timestamp;
 use super::definitions::REMINDER_JOURNEY;
 use super::outbox::watch;
 use super::people::{Cohort, Day};
-use super::stats::Summary;
 use super::submit::Submitter;
 use super::Rig;
 use crate::bench::segments::usage::thread_cpu;
+use crate::bench::summary::Summary;
 
 /// How often the outbox is polled: the resolution of every lateness measured here.
 const POLL: Duration = Duration::from_millis(1);

@@ -1,10 +1,10 @@
 //! Summaries of latency samples: how many, the median, the 99th percentile and the maximum,
 //! by the nearest-rank rule (the smallest sample at or above the wanted share of samples).
-//! Pure arithmetic; measures nothing.
+//! Pure arithmetic; measures nothing. Shared by the benchmarks that report latencies.
 
 /// A set of latency samples, in milliseconds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub(super) struct Summary {
+pub(crate) struct Summary {
     pub samples: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -13,7 +13,7 @@ pub(super) struct Summary {
 
 impl Summary {
     /// Summarises `samples_ms` (in any order); all zeros when there are none.
-    pub(super) fn of(mut samples_ms: Vec<f64>) -> Self {
+    pub(crate) fn of(mut samples_ms: Vec<f64>) -> Self {
         samples_ms.sort_by(f64::total_cmp);
         Summary {
             samples: samples_ms.len(),
@@ -24,7 +24,7 @@ impl Summary {
     }
 
     /// "p50 1.20 ms, p99 3.40 ms, max 5.00 ms (120 samples)".
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
             self.p50_ms, self.p99_ms, self.max_ms, self.samples
