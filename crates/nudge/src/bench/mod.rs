@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod delivery;
 pub mod import;
+mod journey_documents;
 pub mod journeys;
 mod load;
 pub mod segments;

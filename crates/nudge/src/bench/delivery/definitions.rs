@@ -3,17 +3,13 @@
 //! its own event. Validated with `compile_journeys` as `nudge apply` validates them, then
 //! stored with `put_document`. Builds values only; submits nothing.
 
-use std::collections::BTreeSet;
-use std::path::Path;
-
 use anyhow::Context;
 use nudge_core::{EventKind, EventRecord, Identifier, IdentifierKind, JsonMap, Operation};
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_process::journeys::compile_journeys;
 use nudge_store::{Document, DocumentKind, Store};
 use serde_json::Value;
 
-use crate::apply::files::{self, Definition};
+use crate::bench::journey_documents::journey_documents;
 
 /// The email journey's trigger, and the webhook journey's.
 pub(super) const EMAIL_EVENT: &str = "Order Confirmed";
@@ -63,39 +59,7 @@ steps:
 
 /// The benchmark's journeys and templates as documents, validated as a set.
 fn documents(webhook_base: &str, now: Timestamp) -> anyhow::Result<Vec<Document>> {
-    let text = definitions(webhook_base);
-    let (located, problems) = files::parse_file(Path::new("delivery.yaml"), &text);
-    if !problems.is_empty() {
-        anyhow::bail!("the benchmark's journeys do not parse: {problems:?}");
-    }
-    let documents: Vec<Document> = located
-        .into_iter()
-        .filter_map(|l| match l.definition {
-            Definition::Document { kind, name, body } => Some(Document {
-                kind,
-                name,
-                version: 1,
-                body,
-                created_at: now,
-                deleted: false,
-            }),
-            Definition::Segment { .. } | Definition::Computed { .. } => None,
-        })
-        .collect();
-    let of = |kind: DocumentKind| -> Vec<Document> {
-        documents
-            .iter()
-            .filter(|d| d.kind == kind)
-            .cloned()
-            .collect()
-    };
-    compile_journeys(
-        &of(DocumentKind::Journey),
-        &of(DocumentKind::Template),
-        &BTreeSet::new(),
-    )
-    .context("the benchmark's journeys do not compile")?;
-    Ok(documents)
+    journey_documents("delivery.yaml", &definitions(webhook_base), now)
 }
 
 /// Stores the template, then the journeys, in workspace `ws`.

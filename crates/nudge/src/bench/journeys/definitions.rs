@@ -3,15 +3,11 @@
 //! 30 minutes after the last change of a cart, and a sign-in code sent at once. Validated with
 //! `compile_journeys` exactly as `nudge apply` validates them, then stored with `put_document`.
 
-use std::collections::BTreeSet;
-use std::path::Path;
-
 use anyhow::Context;
 use nudge_core::{Timestamp, WorkspaceId};
-use nudge_process::journeys::compile_journeys;
 use nudge_store::{Document, DocumentKind, Store};
 
-use crate::apply::files::{self, Definition};
+use crate::bench::journey_documents::journey_documents;
 
 /// Phase 1 and 2: starts on [`BOOKED_EVENT`], waits until its `due_at`, then sends.
 pub(super) const REMINDER_JOURNEY: &str = "appointment-reminder";
@@ -90,38 +86,7 @@ steps:
 
 /// The benchmark's journeys and templates as documents, validated as a set.
 fn documents(now: Timestamp) -> anyhow::Result<Vec<Document>> {
-    let (located, problems) = files::parse_file(Path::new("journeys.yaml"), DEFINITIONS);
-    if !problems.is_empty() {
-        anyhow::bail!("the benchmark's journeys do not parse: {problems:?}");
-    }
-    let documents: Vec<Document> = located
-        .into_iter()
-        .filter_map(|l| match l.definition {
-            Definition::Document { kind, name, body } => Some(Document {
-                kind,
-                name,
-                version: 1,
-                body,
-                created_at: now,
-                deleted: false,
-            }),
-            Definition::Segment { .. } | Definition::Computed { .. } => None,
-        })
-        .collect();
-    let of = |kind: DocumentKind| -> Vec<Document> {
-        documents
-            .iter()
-            .filter(|d| d.kind == kind)
-            .cloned()
-            .collect()
-    };
-    compile_journeys(
-        &of(DocumentKind::Journey),
-        &of(DocumentKind::Template),
-        &BTreeSet::new(),
-    )
-    .context("the benchmark's journeys do not compile")?;
-    Ok(documents)
+    journey_documents("journeys.yaml", DEFINITIONS, now)
 }
 
 /// Stores the templates, then the journeys, in workspace `ws`; returns how many journeys.
